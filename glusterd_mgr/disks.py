@@ -1,0 +1,184 @@
+"""Disk files inside a mounted volume (blocking; the daemon runs these in its file-system pool).
+
+Every path is walked from the mount root one component at a time with
+``O_NOFOLLOW`` and ``dir_fd``, so a symlink at any component is refused and
+nothing can be redirected outside the volume between a check and its use.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from .errors import DiskExists, NoSuchDisk, PathRefused, StorageError
+from .policy import DiskPath
+from .statvfs import MIB
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def storage_error(action: str, where: str, e: OSError) -> StorageError:
+    reason = os.strerror(e.errno) if e.errno else str(e)
+    hint = {
+        errno.ENOSPC: "; the volume is full: free space or grow the volume",
+        errno.EDQUOT: "; a quota is exhausted",
+        errno.EIO: "; the Gluster client reported an I/O error: check the volume's bricks",
+        errno.ENOTCONN: "; the mount is dead: the daemon will remount it",
+        errno.EROFS: "; the volume is read-only",
+    }.get(e.errno or 0, "")
+    return StorageError(f"cannot {action} {where}: {reason}{hint}", errno=errno.errorcode.get(e.errno or 0, "?"))
+
+
+@contextmanager
+def _folder(root: str, disk: DiskPath, create: bool) -> Iterator[int]:
+    """Open the disk's folder as a directory fd, refusing symlinks; create it if asked."""
+    fd = os.open(root, _DIR_FLAGS)
+    try:
+        walked = []
+        for part in disk.folder:
+            walked.append(part)
+            try:
+                nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise NoSuchDisk(f"no disk {disk.relative}: the folder {'/'.join(walked)} does not exist") from None
+                try:
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise PathRefused(f"{'/'.join(walked)} inside the volume is a symlink or not a directory") from None
+                raise storage_error("open", "/".join(walked), e) from None
+            os.close(fd)
+            fd = nfd
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _regular(dfd: int, disk: DiskPath) -> os.stat_result | None:
+    """lstat the disk; None if missing; refuse anything but a regular file."""
+    try:
+        st = os.stat(disk.name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise storage_error("stat", disk.relative, e) from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a symlink" if stat.S_ISLNK(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise PathRefused(f"disk path {disk.relative} is {kind}; refusing to touch it")
+    return st
+
+
+def _temp_name(disk: DiskPath) -> str:
+    """Where a disk is built before it appears under its name (one per disk: callers serialize per disk)."""
+    return f".{disk.name}.creating"
+
+
+def create(root: str, disk: DiskPath, size_mib: int, preallocate: bool = False) -> dict[str, Any]:
+    """Create a new disk, never overwriting; a failure (or a crash) leaves nothing under its name.
+
+    The file is sized under a temporary name and then hard-linked into place:
+    ``link`` fails if the name exists, so even a racing creator is never overwritten.
+    """
+    size = size_mib * MIB
+    temp = _temp_name(disk)
+    with _folder(root, disk, create=True) as dfd:
+        if _regular(dfd, disk) is not None:
+            raise DiskExists(f"disk {disk.relative} already exists; remove it first or choose another name")
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
+        except OSError as e:
+            raise storage_error("create", disk.relative, e) from None
+        try:
+            try:
+                if preallocate:
+                    os.posix_fallocate(fd, 0, size)
+                else:
+                    os.ftruncate(fd, size)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.link(temp, disk.name, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
+        except FileExistsError:
+            raise DiskExists(f"disk {disk.relative} already exists; remove it first or choose another name") from None
+        except OSError as e:
+            raise storage_error("create", disk.relative, e) from None
+        finally:
+            _unlink_quietly(dfd, temp)
+    return {"path": os.path.join(root, disk.relative), "size_bytes": size}
+
+
+def _unlink_quietly(dfd: int, name: str) -> None:
+    try:
+        os.unlink(name, dir_fd=dfd)
+    except FileNotFoundError:
+        pass
+
+
+def remove(root: str, disk: DiskPath) -> dict[str, Any]:
+    """Remove a disk; removing a missing one says so and succeeds."""
+    try:
+        with _folder(root, disk, create=False) as dfd:
+            if _regular(dfd, disk) is None:
+                return {"removed": False}
+            try:
+                os.unlink(disk.name, dir_fd=dfd)
+            except FileNotFoundError:
+                return {"removed": False}
+            except OSError as e:
+                raise storage_error("remove", disk.relative, e) from None
+    except NoSuchDisk:
+        return {"removed": False}
+    return {"removed": True}
+
+
+def grow(root: str, disk: DiskPath, amount_mib: int, dryrun: bool = False, backingstore: bool = True) -> dict[str, Any]:
+    """Grow by ``amount_mib`` (never shrink), as Ganeti's ``FileDeviceHelper.Grow``.
+
+    ``backingstore=False`` changes nothing (only the logical size grows, which is
+    Ganeti's business); ``dryrun`` checks everything and changes nothing.
+    """
+    with _folder(root, disk, create=False) as dfd:
+        st = _regular(dfd, disk)
+        if st is None:
+            raise NoSuchDisk(f"no disk {disk.relative}")
+        new_size = st.st_size + amount_mib * MIB
+        if dryrun or not backingstore:
+            return {"size_bytes": st.st_size if not backingstore else new_size, "changed": False}
+        try:
+            fd = os.open(disk.name, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+        except OSError as e:
+            raise storage_error("open", disk.relative, e) from None
+        try:
+            os.ftruncate(fd, new_size)
+            os.fsync(fd)
+        except OSError as e:
+            os.ftruncate(fd, st.st_size)
+            raise storage_error("grow", disk.relative, e) from None
+        finally:
+            os.close(fd)
+    return {"size_bytes": new_size, "changed": True}
+
+
+def info(root: str, disk: DiskPath) -> dict[str, Any]:
+    try:
+        with _folder(root, disk, create=False) as dfd:
+            st = _regular(dfd, disk)
+    except NoSuchDisk:
+        st = None
+    if st is None:
+        return {"exists": False, "size_bytes": 0, "allocated_bytes": 0}
+    return {"exists": True, "size_bytes": st.st_size, "allocated_bytes": st.st_blocks * 512}
+
+
+def statvfs(root: str) -> os.statvfs_result:
+    try:
+        return os.statvfs(root)
+    except OSError as e:
+        raise storage_error("statvfs", root, e) from None

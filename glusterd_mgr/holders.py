@@ -1,0 +1,87 @@
+"""Holders of a volume's mount and the per-volume holder sets (pure bookkeeping)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+from .errors import InvalidParams
+from .volume import VolumeSpec
+
+HOLDER_KINDS = ("instance", "os-install", "job")
+MAX_HOLDER_ID = 255
+
+
+@dataclass(frozen=True, order=True)
+class Holder:
+    """Who keeps a volume mounted: a running instance's disk, an OS install, a short job."""
+
+    kind: str
+    id: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in HOLDER_KINDS:
+            raise InvalidParams(f"holder kind {self.kind!r} is not one of {', '.join(HOLDER_KINDS)}", field="holder.kind")
+        if not isinstance(self.id, str) or not self.id:
+            raise InvalidParams("holder id must be a non-empty string", field="holder.id")
+        if len(self.id) > MAX_HOLDER_ID:
+            raise InvalidParams(f"holder id is {len(self.id)} characters long; at most {MAX_HOLDER_ID}", field="holder.id")
+        if not self.id.isprintable():
+            raise InvalidParams("holder id contains control or non-printable characters", field="holder.id")
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> "Holder":
+        return cls(kind=obj.get("kind", ""), id=obj.get("id", ""))
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "id": self.id}
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+@dataclass
+class HolderTable:
+    """Durable holders per volume, and the mountpoint each volume was acquired on."""
+
+    holders: dict[VolumeSpec, set[Holder]] = field(default_factory=dict)
+    mountpoints: dict[VolumeSpec, str] = field(default_factory=dict)
+
+    def add(self, spec: VolumeSpec, mountpoint: str, holder: Holder) -> bool:
+        """Add ``holder``; False when it was already there (a retried acquire)."""
+        current = self.holders.setdefault(spec, set())
+        self.mountpoints[spec] = mountpoint
+        if holder in current:
+            return False
+        current.add(holder)
+        return True
+
+    def remove(self, spec: VolumeSpec, holder: Holder) -> bool:
+        """Remove ``holder``; False when it was not there."""
+        current = self.holders.get(spec)
+        if current is None or holder not in current:
+            return False
+        current.remove(holder)
+        if not current:
+            del self.holders[spec]
+        return True
+
+    def has(self, spec: VolumeSpec, holder: Holder) -> bool:
+        return holder in self.holders.get(spec, ())
+
+    def count(self, spec: VolumeSpec) -> int:
+        return len(self.holders.get(spec, ()))
+
+    def of(self, spec: VolumeSpec) -> frozenset[Holder]:
+        return frozenset(self.holders.get(spec, ()))
+
+    def total(self) -> int:
+        return sum(len(h) for h in self.holders.values())
+
+    def volumes(self) -> list[VolumeSpec]:
+        return sorted(self.holders)
+
+    def entries(self) -> Iterator[tuple[VolumeSpec, str, Holder]]:
+        for spec in sorted(self.holders):
+            for holder in sorted(self.holders[spec]):
+                yield spec, self.mountpoints[spec], holder

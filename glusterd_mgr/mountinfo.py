@@ -1,0 +1,103 @@
+"""Parse ``/proc/self/mountinfo`` into records (pure: text in, records out).
+
+Format (proc(5)): ``ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS``.
+The kernel escapes space, tab, newline and backslash in paths as ``\\ooo``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+DELETED_SUFFIX = " (deleted)"
+_ESCAPED = {" ": "\\040", "\t": "\\011", "\n": "\\012", "\\": "\\134"}
+_OCTAL = re.compile(r"\\([0-7]{3})")
+
+
+class MountinfoError(ValueError):
+    """A line that is not in mountinfo's format."""
+
+
+def unescape(field: str) -> str:
+    """Undo the kernel's octal escapes (``\\040`` → space, ``\\134`` → backslash, ...)."""
+    return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), field)
+
+
+def escape(path: str) -> str:
+    """Escape a path the way the kernel writes it into mountinfo."""
+    return "".join(_ESCAPED.get(ch, ch) for ch in path)
+
+
+@dataclass(frozen=True)
+class MountRecord:
+    mount_id: int
+    parent_id: int
+    major: int
+    minor: int
+    root: str
+    mountpoint: str
+    options: tuple[str, ...]
+    optional: tuple[str, ...]
+    fstype: str
+    source: str
+    super_options: tuple[str, ...]
+
+    @property
+    def deleted(self) -> bool:
+        """True when the mountpoint directory was removed after mounting."""
+        return self.mountpoint.endswith(DELETED_SUFFIX)
+
+    @property
+    def path(self) -> str:
+        """The mountpoint without the kernel's `` (deleted)`` marker."""
+        if self.deleted:
+            return self.mountpoint[: -len(DELETED_SUFFIX)]
+        return self.mountpoint
+
+    @property
+    def is_glusterfs(self) -> bool:
+        return self.fstype == "fuse.glusterfs"
+
+
+def parse_line(line: str) -> MountRecord:
+    fields = line.rstrip("\n").split(" ")
+    try:
+        sep = fields.index("-", 6)
+    except ValueError:
+        raise MountinfoError(f"no '-' separator in mountinfo line: {line!r}") from None
+    if len(fields) < sep + 3:
+        raise MountinfoError(f"truncated mountinfo line: {line!r}")
+    try:
+        major, minor = (int(n) for n in fields[2].split(":"))
+        mount_id, parent_id = int(fields[0]), int(fields[1])
+    except ValueError:
+        raise MountinfoError(f"bad numbers in mountinfo line: {line!r}") from None
+    super_options = fields[sep + 3] if len(fields) > sep + 3 else ""
+    return MountRecord(
+        mount_id=mount_id,
+        parent_id=parent_id,
+        major=major,
+        minor=minor,
+        root=unescape(fields[3]),
+        mountpoint=unescape(fields[4]),
+        options=tuple(fields[5].split(",")),
+        optional=tuple(fields[6:sep]),
+        fstype=unescape(fields[sep + 1]),
+        source=unescape(fields[sep + 2]),
+        super_options=tuple(super_options.split(",")) if super_options else (),
+    )
+
+
+def parse(text: str) -> list[MountRecord]:
+    """Parse a whole mountinfo text, in kernel order (a later record sits on top)."""
+    return [parse_line(line) for line in text.splitlines() if line.strip()]
+
+
+def stack_at(records: Iterable[MountRecord], path: str) -> list[MountRecord]:
+    """All mounts on ``path``, bottom first; the last one is what a lookup sees."""
+    return [r for r in records if r.path == path]
+
+
+def count_at(records: Sequence[MountRecord], path: str) -> int:
+    return len(stack_at(records, path))

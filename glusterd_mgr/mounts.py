@@ -1,0 +1,110 @@
+"""Mount decisions (pure): what to do at a mountpoint, the commands, and failure diagnosis.
+
+Given a volume, what the kernel's mount table shows at its mountpoint and, for
+a mount of that volume, whether it answers, ``decide`` says what to do.  The
+engine (``volumes.py``) carries the decision out through ``System``.
+"""
+
+from __future__ import annotations
+
+import enum
+import posixpath
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from .mountinfo import MountRecord
+from .volume import VolumeSpec
+
+
+class UnmountMode(enum.Enum):
+    PLAIN = "plain"
+    LAZY = "lazy"
+
+
+class Probe(enum.Enum):
+    """What a stat of the mountpoint said."""
+
+    OK = "ok"
+    DEAD = "dead"  # ENOTCONN: the FUSE client is gone
+    HUNG = "hung"  # no answer before the deadline
+
+
+class Action(enum.Enum):
+    MOUNT = "mount"  # nothing there: mount
+    ADOPT = "adopt"  # our volume is there and answers: use it, never mount twice
+    RECOVER = "recover"  # our volume is there but dead: detach it lazily, then mount
+    CONFLICT = "conflict"  # something else is mounted there: refuse
+    WAIT = "wait"  # our volume is there but hung: refuse with a timeout, touch nothing
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    top: MountRecord | None = None
+
+
+def decide(
+    spec: VolumeSpec,
+    stack: Sequence[MountRecord],
+    is_ours: Callable[[MountRecord], bool],
+    probe: Probe | None,
+) -> Decision:
+    """Decide for the mount stack at a mountpoint (bottom first).
+
+    ``probe`` is the liveness of the top mount when it is ours; pass None when
+    not probed yet (then ADOPT means "probe, then decide again").
+    """
+    if not stack:
+        return Decision(Action.MOUNT)
+    top = stack[-1]
+    if not (top.is_glusterfs and is_ours(top)):
+        return Decision(Action.CONFLICT, top)
+    if probe is None or probe is Probe.OK:
+        return Decision(Action.ADOPT, top)
+    if probe is Probe.DEAD:
+        return Decision(Action.RECOVER, top)
+    return Decision(Action.WAIT, top)
+
+
+def mount_argv(spec: VolumeSpec, mountpoint: str, log_file: str, backup_servers: Sequence[str] = ()) -> list[str]:
+    """``mount -t glusterfs -o server-port=PORT[,backup-volfile-servers=...] HOST:/VOLUME MOUNTPOINT``."""
+    options = [f"server-port={spec.port}"]
+    if backup_servers:
+        options.append("backup-volfile-servers=" + ":".join(backup_servers))
+    options.append(f"log-file={log_file}")
+    return ["mount", "-t", "glusterfs", "-o", ",".join(options), spec.mount_source, mountpoint]
+
+
+def umount_argv(mountpoint: str, mode: UnmountMode) -> list[str]:
+    return ["umount", "-l", mountpoint] if mode is UnmountMode.LAZY else ["umount", mountpoint]
+
+
+def log_file_for(log_dir: str, mountpoint: str) -> str:
+    """The client log of a mountpoint, named as glusterfs names it (``/a/b`` → ``a-b.log``)."""
+    return posixpath.join(log_dir, mountpoint.strip("/").replace("/", "-") + ".log")
+
+
+def confusing_paths(spec: VolumeSpec, mount_options: str) -> list[str]:
+    """Relative names that make mount.glusterfs take its source for the mountpoint (Ganeti's note)."""
+    return [spec.mount_source, f"{spec.mount_host}:{spec.port}:{spec.volume}", mount_options]
+
+
+_LOG_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"failed to fetch volume file|Volume .* does not exist"), "volume {volume!r} does not exist on {host}:{port}"),
+    (
+        re.compile(r"failed to get the port number for remote subvolume"),
+        "volume {volume!r} is not started, or its bricks are down (run 'gluster volume status {volume}' on {host})",
+    ),
+    (re.compile(r"DNS resolution failed|resolve.*failed"), "the host name {host!r} does not resolve"),
+    (re.compile(r"Connection refused"), "{host}:{port} refused the connection (is glusterd running?)"),
+    (re.compile(r"Transport endpoint is not connected|connection attempt on .* failed"), "the client could not reach the volume's bricks"),
+]
+
+
+def diagnose_log(spec: VolumeSpec, log_text: str) -> str | None:
+    """The first known cause in the client log written during a failed mount."""
+    for pattern, template in _LOG_PATTERNS:
+        if pattern.search(log_text):
+            return template.format(volume=spec.volume, host=spec.mount_host, port=spec.port)
+    return None

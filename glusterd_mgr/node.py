@@ -1,0 +1,77 @@
+"""One node's engine with its I/O parts: pools, journal writer, probe loop.
+
+``Node`` is what the daemon (and the integration tests) start and stop; it
+owns the threads, so nothing else has to remember to stop them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from .journal import JournalFile, JournalWriter
+from .system import FsPool, RealSystem
+from .volumes import Engine, EngineConfig
+
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+JOURNAL_NAME = "holders.journal"
+log = Logger()
+
+
+def read_boot_id(path: str = BOOT_ID) -> str:
+    with open(path) as f:
+        return f.read().strip()
+
+
+@dataclass
+class NodeOptions:
+    state_dir: str
+    fs_threads: int = 16
+    probe_interval: float = 10.0
+    boot_id_path: str = BOOT_ID
+    mountinfo_path: str = "/proc/self/mountinfo"
+
+
+class Node:
+    def __init__(self, reactor: Any, config: EngineConfig, options: NodeOptions) -> None:
+        self.reactor = reactor
+        self.options = options
+        os.makedirs(options.state_dir, mode=0o700, exist_ok=True)
+        journal, dropped = JournalFile.open(os.path.join(options.state_dir, JOURNAL_NAME), read_boot_id(options.boot_id_path))
+        for spec, holder in dropped:
+            log.warn("node rebooted since {volume} was held by {holder}: dropping that void holder", volume=spec.key, holder=str(holder))
+        self.dropped = dropped
+        self.fs_pool = FsPool(reactor, options.fs_threads, "fs")
+        self.misc_pool = FsPool(reactor, 4, "misc")
+        self.fs_pool.start()
+        self.misc_pool.start()
+        self.system = RealSystem(reactor, self.fs_pool, self.misc_pool, options.mountinfo_path)
+        self.writer = JournalWriter(reactor, journal)
+        self.engine = Engine(reactor, self.system, self.writer, config, journal.table)
+        self._probe_loop: LoopingCall | None = None
+
+    def start(self) -> Deferred[None]:
+        """Restore the mounts of held volumes, then probe them periodically."""
+        d = ensureDeferred(self.engine.recover())
+
+        def loop(_: object) -> None:
+            self._probe_loop = LoopingCall(lambda: ensureDeferred(self.engine.probe_all()))
+            self._probe_loop.clock = self.reactor
+            self._probe_loop.start(self.options.probe_interval, now=False).addErrback(
+                lambda f: log.failure("probe loop stopped", f)
+            )
+
+        return d.addCallback(loop)
+
+    def stop(self) -> None:
+        """Stop threads and close the journal; mounts stay in place for the next start to adopt."""
+        if self._probe_loop is not None and self._probe_loop.running:
+            self._probe_loop.stop()
+        self.writer.stop()
+        self.fs_pool.stop()
+        self.misc_pool.stop()

@@ -1,0 +1,255 @@
+"""The I/O edge: subprocesses, the file-system thread pool, name resolution, TCP probes, PIDs.
+
+Everything the engine needs from the outside world goes through ``System``, a
+narrow interface that tests can replace.  Nothing here blocks the reactor:
+processes run through Twisted's process API, and calls that may hang on a FUSE
+mount run in ``FsPool`` with a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol, Sequence, TypeVar
+
+import psutil
+from twisted.internet import error as twisted_error
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.interfaces import IReactorCore, IReactorProcess, IReactorTime
+from twisted.internet.protocol import Factory, Protocol as TwistedProtocol, ProcessProtocol
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+
+from . import mountinfo
+from .errors import OperationTimeout
+
+T = TypeVar("T")
+MOUNTINFO = "/proc/self/mountinfo"
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    argv: tuple[str, ...]
+    exit_code: int | None
+    signal: int | None
+    output: str
+    timed_out: bool
+
+    @property
+    def last_line(self) -> str:
+        lines = [ln for ln in self.output.splitlines() if ln.strip()]
+        return lines[-1].strip() if lines else ""
+
+
+class System(Protocol):
+    """What the engine needs from the node; the real one is ``RealSystem``."""
+
+    def read_mountinfo(self) -> list[mountinfo.MountRecord]: ...
+
+    def run(self, argv: Sequence[str], cwd: str, timeout: float) -> Deferred[ProcessResult]: ...
+
+    def fs(self, key: str, fn: Callable[[], T], timeout: float) -> Deferred[T]: ...
+
+    def resolve(self, host: str) -> Deferred[frozenset[str]]: ...
+
+    def tcp_probe(self, host: str, port: int, timeout: float) -> Deferred[str | None]: ...
+
+    def pids_using(self, mountpoint: str) -> Deferred[list[int]]: ...
+
+
+class _Collector(ProcessProtocol):
+    """Collects a helper's output and kills its whole process group at the deadline."""
+
+    def __init__(self, reactor: IReactorTime, argv: tuple[str, ...], timeout: float) -> None:
+        self.argv = argv
+        self.done: Deferred[ProcessResult] = Deferred()
+        self._chunks: list[bytes] = []
+        self._timed_out = False
+        self._timer = reactor.callLater(timeout, self._kill)
+
+    def outReceived(self, data: bytes) -> None:
+        self._chunks.append(data)
+
+    errReceived = outReceived
+
+    def _kill(self) -> None:
+        self._timed_out = True
+        pid = self.transport.pid if self.transport is not None else None
+        if pid:
+            try:
+                os.killpg(pid, signal.SIGKILL)  # the helper runs as leader of its own group
+            except ProcessLookupError:
+                pass
+
+    def processEnded(self, reason: Failure) -> None:
+        if self._timer.active():
+            self._timer.cancel()
+        value = reason.value
+        code = getattr(value, "exitCode", None)
+        sig = getattr(value, "signal", None)
+        output = b"".join(self._chunks).decode("utf-8", "replace")
+        self.done.callback(ProcessResult(self.argv, code, sig, output, self._timed_out))
+
+
+class FsPool:
+    """A bounded thread pool for calls that may hang on a FUSE mount.
+
+    Each call has a deadline.  A call that overruns it keeps its thread (Python
+    cannot kill it) and marks its key (a mountpoint) as hung: further calls on
+    that key fail at once with ``OperationTimeout`` until the stuck call
+    returns, so a frozen server can never use up the pool.
+    """
+
+    def __init__(self, reactor: Any, max_threads: int = 16, name: str = "fs") -> None:
+        self._reactor = reactor
+        self._pool = ThreadPool(minthreads=0, maxthreads=max_threads, name=name)
+        self._outstanding: dict[str, dict[int, float]] = {}
+        self._next = 0
+        self.max_threads = max_threads
+
+    def start(self) -> None:
+        self._pool.start()
+
+    def stop(self) -> None:
+        self._pool.stop()
+
+    @property
+    def occupancy(self) -> int:
+        """Calls started and not yet returned, hung ones included."""
+        return sum(len(calls) for calls in self._outstanding.values())
+
+    def stuck_since(self, key: str, timeout: float) -> float | None:
+        """How long the oldest overdue call on ``key`` has run, or None if none is overdue."""
+        now = self._reactor.seconds()
+        ages = [now - t for t in self._outstanding.get(key, {}).values() if now - t >= timeout]
+        return max(ages) if ages else None
+
+    def run(self, key: str, fn: Callable[[], T], timeout: float) -> Deferred[T]:
+        stuck = self.stuck_since(key, timeout)
+        if stuck is not None:
+            return Deferred.fromFailure(
+                Failure(OperationTimeout(f"{key} is not answering: a file-system call there has been stuck for {stuck:.0f} s"))
+            )
+        token = self._next
+        self._next += 1
+        self._outstanding.setdefault(key, {})[token] = self._reactor.seconds()
+        outer: Deferred[T] = Deferred()
+
+        def overdue() -> None:
+            if not outer.called:
+                outer.errback(Failure(OperationTimeout(f"{key} did not answer within {timeout:g} s")))
+
+        timer = self._reactor.callLater(timeout, overdue)
+
+        def finished(result: Any) -> None:
+            calls = self._outstanding.get(key, {})
+            calls.pop(token, None)
+            if not calls:
+                self._outstanding.pop(key, None)
+            if timer.active():
+                timer.cancel()
+            if not outer.called:
+                (outer.errback if isinstance(result, Failure) else outer.callback)(result)
+
+        deferToThreadPool(self._reactor, self._pool, fn).addBoth(finished)
+        return outer
+
+
+def local_addresses() -> frozenset[str]:
+    """Every address of this node, loopback included: what an empty or loopback host means."""
+    addrs = {"127.0.0.1", "::1"}
+    for entries in psutil.net_if_addrs().values():
+        for entry in entries:
+            if entry.family in (socket.AF_INET, socket.AF_INET6):
+                addrs.add(entry.address.split("%", 1)[0])
+    return frozenset(addrs)
+
+
+def resolve_blocking(host: str) -> frozenset[str]:
+    """Addresses of ``host``; every local address for "" and loopback; empty if it does not resolve."""
+    if not host or host in ("localhost", "::1") or host.startswith("127."):
+        return local_addresses()
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return frozenset()
+    return frozenset(str(info[4][0]).split("%", 1)[0] for info in infos)
+
+
+def pids_using_blocking(mountpoint: str) -> list[int]:
+    """PIDs with a cwd, root or open file on the mount (what ``fuser -m`` reports)."""
+    prefix = mountpoint.rstrip("/") + "/"
+    me = os.getpid()
+    found = []
+    for proc in psutil.process_iter():
+        if proc.pid == me:
+            continue
+        try:
+            paths = [proc.cwd()] + [f.path for f in proc.open_files()]
+            root = os.readlink(f"/proc/{proc.pid}/root")
+        except (psutil.Error, OSError):
+            continue
+        if any(p == mountpoint or p.startswith(prefix) for p in (*paths, root)):
+            found.append(proc.pid)
+    return sorted(found)
+
+
+@dataclass
+class RealSystem:
+    """The node itself."""
+
+    reactor: Any
+    fs_pool: FsPool
+    misc_pool: FsPool
+    mountinfo_path: str = MOUNTINFO
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def read_mountinfo(self) -> list[mountinfo.MountRecord]:
+        with open(self.mountinfo_path, encoding="utf-8", errors="surrogateescape") as f:
+            return mountinfo.parse(f.read())
+
+    def run(self, argv: Sequence[str], cwd: str, timeout: float) -> Deferred[ProcessResult]:
+        full = ("setsid", *argv)  # own process group, so a timeout kills the helper and its children
+        proto = _Collector(self.reactor, tuple(argv), timeout)
+        env = {**os.environ, "LC_ALL": "C", **self.extra_env}
+        self.reactor.spawnProcess(proto, "/usr/bin/setsid", full, env=env, path=cwd)
+        return proto.done
+
+    def fs(self, key: str, fn: Callable[[], T], timeout: float) -> Deferred[T]:
+        return self.fs_pool.run(key, fn, timeout)
+
+    def resolve(self, host: str) -> Deferred[frozenset[str]]:
+        return self.misc_pool.run("resolve", lambda: resolve_blocking(host), 10.0)
+
+    def pids_using(self, mountpoint: str) -> Deferred[list[int]]:
+        return self.misc_pool.run("pids", lambda: pids_using_blocking(mountpoint), 10.0)
+
+    def tcp_probe(self, host: str, port: int, timeout: float) -> Deferred[str | None]:
+        """None when ``host:port`` accepts a TCP connection, else why not."""
+        endpoint = HostnameEndpoint(self.reactor, host, port, timeout=timeout)
+        d = endpoint.connect(Factory.forProtocol(TwistedProtocol))
+
+        def connected(proto: TwistedProtocol) -> None:
+            if proto.transport is not None:
+                proto.transport.loseConnection()
+            return None
+
+        def failed(f: Failure) -> str:
+            if f.check(twisted_error.ConnectionRefusedError):
+                return "connection refused (glusterd not running there?)"
+            if f.check(twisted_error.TimeoutError):
+                return f"no answer within {timeout:g} s (host down or firewalled?)"
+            if f.check(twisted_error.DNSLookupError):
+                return "the host name does not resolve"
+            if f.check(twisted_error.NoRouteError):
+                return "no route to host"
+            reason = f.getErrorMessage()
+            if isinstance(f.value, OSError) and f.value.errno:
+                reason = os.strerror(f.value.errno)
+            return reason
+
+        return d.addCallbacks(connected, failed)

@@ -1,0 +1,484 @@
+"""The engine: holders, mounts and disks of every volume on this node.
+
+It keeps the live holder set of each volume, makes every holder change durable
+through the journal before answering, mounts a volume when its first holder
+arrives and attempts one unmount when its last holder leaves.  All I/O goes
+through ``System``; decisions come from the pure ``mounts.decide``.
+
+Concurrency: a ``DeferredLock`` per mountpoint serializes mount changes.  A
+holder arriving at a volume that is mounted and held needs no lock: it is
+counted at once (so a concurrent last release cannot unmount under it) and
+answered once its journal line is durable.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Awaitable, Callable, Protocol, TypeVar
+
+from twisted.internet.defer import Deferred, DeferredLock
+from twisted.logger import Logger
+
+from . import disks, mounts
+from .errors import MountFailed, MountdError, NotMounted, OperationTimeout, VolumeConflict
+from .holders import Holder, HolderTable
+from .journal import Change
+from .mountinfo import MountRecord, stack_at
+from .mounts import Action, Probe, UnmountMode
+from .policy import DEFAULT_DISK_FOLDER, check_disk_path, check_storage_dir
+from .statvfs import space_info
+from .system import ProcessResult, System
+from .volume import VolumeSpec, parse_source, same_volume
+
+T = TypeVar("T")
+log = Logger()
+
+# Phases a volume's mount can be in, as ``status`` and the metrics report them.
+UNMOUNTED = "unmounted"
+MOUNTED = "mounted"
+BUSY = "busy"  # the last holder left, the unmount found it busy: the mount stays
+DEAD = "dead"  # FUSE client gone (ENOTCONN)
+HUNG = "hung"  # probe timed out
+MISSING = "missing"  # vanished from the mount table while holders exist
+FAILED = "failed"  # the last mount attempt failed
+PHASES = (UNMOUNTED, MOUNTED, BUSY, DEAD, HUNG, MISSING, FAILED)
+
+
+class JournalSink(Protocol):
+    """What the engine needs from the durable journal (``journal.JournalWriter``)."""
+
+    def write(self, change: Change) -> Deferred[None]: ...
+
+
+@dataclass
+class EngineConfig:
+    storage_dir: str
+    whitelist: list[str]
+    whitelist_file: str
+    disk_folder: str = DEFAULT_DISK_FOLDER
+    unmount_mode: UnmountMode = UnmountMode.PLAIN
+    mount_timeout: float = 30.0
+    fs_timeout: float = 10.0
+    probe_timeout: float = 5.0
+    log_dir: str = "/var/log/glusterfs"
+    backup_servers: tuple[str, ...] = ()
+
+
+@dataclass
+class Counters:
+    """Event counts for the metrics (monotonic)."""
+
+    mount_attempts: Counter[str] = field(default_factory=Counter)
+    mount_failures: Counter[str] = field(default_factory=Counter)
+    unmount_attempts: Counter[str] = field(default_factory=Counter)
+    unmount_busy: Counter[str] = field(default_factory=Counter)
+    recoveries: Counter[str] = field(default_factory=Counter)
+    mount_seconds: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class VolumeState:
+    spec: VolumeSpec
+    mountpoint: str
+    holders: set[Holder] = field(default_factory=set)
+    jobs: Counter[Holder] = field(default_factory=Counter)
+    """Ephemeral job holders of in-flight disk operations (not journaled: they die with the process)."""
+    phase: str = UNMOUNTED
+    last_error: str | None = None
+    busy_pids: list[int] = field(default_factory=list)
+    space: dict[str, Any] | None = None
+    probing: bool = False
+
+    def count(self) -> int:
+        return len(self.holders) + sum(self.jobs.values())
+
+    def status(self) -> dict[str, Any]:
+        listed = sorted(self.holders) + sorted(self.jobs)
+        return {
+            "volume": self.spec.to_json(),
+            "mountpoint": self.mountpoint,
+            "state": self.phase,
+            "holders": [h.to_json() for h in listed],
+            "last_error": self.last_error,
+            "busy_pids": list(self.busy_pids),
+        }
+
+
+class Engine:
+    def __init__(self, reactor: Any, system: System, journal: JournalSink, config: EngineConfig, table: HolderTable) -> None:
+        self.reactor = reactor
+        self.system = system
+        self.journal = journal
+        self.config = config
+        self.counters = Counters()
+        self.volumes: dict[VolumeSpec, VolumeState] = {}
+        self._locks: dict[str, DeferredLock] = {}
+        self._disk_locks: dict[tuple[VolumeSpec, str], DeferredLock] = {}
+        self._job_serial = 0
+        for spec, mountpoint, holder in table.entries():
+            self._state(spec, mountpoint).holders.add(holder)
+
+    # -- helpers ---------------------------------------------------------
+
+    def _state(self, spec: VolumeSpec, mountpoint: str | None = None) -> VolumeState:
+        vs = self.volumes.get(spec)
+        if vs is None:
+            vs = VolumeState(spec, mountpoint or self.config.storage_dir)
+            self.volumes[spec] = vs
+        elif vs.count() == 0 and vs.phase == UNMOUNTED and mountpoint is None:
+            vs.mountpoint = self.config.storage_dir  # follows a changed ssconf while nothing is mounted
+        return vs
+
+    def _lock(self, mountpoint: str) -> DeferredLock:
+        return self._locks.setdefault(mountpoint, DeferredLock())
+
+    async def _locked(self, mountpoint: str, fn: Callable[[], Awaitable[T]]) -> T:
+        lock = self._lock(mountpoint)
+        await lock.acquire()
+        try:
+            return await fn()
+        finally:
+            lock.release()
+
+    def _stack(self, mountpoint: str) -> list[MountRecord]:
+        return stack_at(self.system.read_mountinfo(), mountpoint)
+
+    async def _is_ours(self, spec: VolumeSpec, record: MountRecord) -> bool:
+        source = parse_source(record.source)
+        if not record.is_glusterfs or source is None or source.volume != spec.volume:
+            return False
+        if source.host.lower() == spec.mount_host.lower():
+            return True
+        mine, theirs = await self.system.resolve(spec.host), await self.system.resolve(source.host)
+        return same_volume(spec, source, mine, theirs)
+
+    async def _ours_in(self, spec: VolumeSpec, stack: list[MountRecord]) -> list[MountRecord]:
+        return [r for r in stack if await self._is_ours(spec, r)]
+
+    def _kernel_has(self, vs: VolumeState) -> bool:
+        """Cheap check, no resolution: the top mount at the mountpoint is a glusterfs one of this volume name."""
+        stack = self._stack(vs.mountpoint)
+        if not stack:
+            return False
+        source = parse_source(stack[-1].source)
+        return stack[-1].is_glusterfs and source is not None and source.volume == vs.spec.volume
+
+    def _check_policy(self, mountpoint: str) -> None:
+        check_storage_dir(mountpoint, self.config.whitelist, self.config.whitelist_file)
+
+    async def _probe(self, vs: VolumeState, timeout: float) -> Probe:
+        try:
+            st = await self.system.fs(vs.mountpoint, partial(os.statvfs, vs.mountpoint), timeout)
+        except OperationTimeout:
+            return Probe.HUNG
+        except OSError as e:
+            if e.errno == errno.ENOTCONN:
+                return Probe.DEAD
+            raise
+        vs.space = space_info(st)
+        return Probe.OK
+
+    # -- mounting --------------------------------------------------------
+
+    async def _ensure_mounted(self, vs: VolumeState) -> bool:
+        """Make the volume mounted at its mountpoint (caller holds its lock); True if it mounted now."""
+        self._check_policy(vs.mountpoint)
+        for other in self.volumes.values():
+            if other is not vs and other.mountpoint == vs.mountpoint and other.count() > 0:
+                raise VolumeConflict(
+                    f"{vs.mountpoint} holds volume {other.spec.key} for {other.count()} holder(s); "
+                    f"release them before using {vs.spec.key} there",
+                    mountpoint=vs.mountpoint,
+                )
+        stack = self._stack(vs.mountpoint)
+        ours = bool(stack) and await self._is_ours(vs.spec, stack[-1])
+        probe = await self._probe(vs, self.config.probe_timeout) if ours else None
+        decision = mounts.decide(vs.spec, stack, lambda _record: ours, probe)
+        if decision.action is Action.CONFLICT:
+            top = decision.top
+            assert top is not None
+            raise VolumeConflict(
+                f"{vs.mountpoint} already has {top.source} ({top.fstype}) mounted, not {vs.spec.key}; "
+                f"unmount it or point gluster_storage_dir elsewhere",
+                mountpoint=vs.mountpoint,
+                mounted=top.source,
+            )
+        if decision.action is Action.WAIT:
+            vs.phase = HUNG
+            raise OperationTimeout(f"{vs.spec.key} is mounted on {vs.mountpoint} but does not answer; is the server frozen?")
+        if decision.action is Action.ADOPT:
+            if vs.phase not in (MOUNTED, BUSY):
+                log.info("adopting the existing mount of {volume} on {mountpoint}", volume=vs.spec.key, mountpoint=vs.mountpoint)
+            vs.phase = MOUNTED
+            return False
+        if decision.action is Action.RECOVER:
+            log.warn("{volume} on {mountpoint} is dead (ENOTCONN): detaching it and mounting afresh", volume=vs.spec.key, mountpoint=vs.mountpoint)
+            self.counters.recoveries[vs.spec.key] += 1
+            vs.phase = DEAD
+            await self.system.run(mounts.umount_argv(vs.mountpoint, UnmountMode.LAZY), "/", self.config.mount_timeout)
+            if await self._ours_in(vs.spec, self._stack(vs.mountpoint)):
+                raise MountFailed(f"could not detach the dead mount of {vs.spec.key} on {vs.mountpoint}")
+        await self._mount(vs)
+        return True
+
+    async def _prepare_mountpoint(self, mountpoint: str) -> None:
+        def mkdir() -> None:
+            if os.path.lexists(mountpoint) and not os.path.isdir(mountpoint):
+                raise MountFailed(f"mountpoint {mountpoint} exists but is not a directory; move it away")
+            os.makedirs(mountpoint, mode=0o755, exist_ok=True)
+
+        await self.system.fs(os.path.dirname(mountpoint) or "/", mkdir, self.config.fs_timeout)
+
+    async def _mount(self, vs: VolumeState) -> None:
+        spec, mountpoint = vs.spec, vs.mountpoint
+        self.counters.mount_attempts[spec.key] += 1
+        started = self.reactor.seconds()
+        try:
+            await self._prepare_mountpoint(mountpoint)
+            log_file = mounts.log_file_for(self.config.log_dir, mountpoint)
+            log_start = await self.system.fs("log", partial(_size, log_file), 5.0)
+            argv = mounts.mount_argv(spec, mountpoint, log_file, self.config.backup_servers)
+            result = await self.system.run(argv, mountpoint, self.config.mount_timeout)
+            ours = await self._ours_in(spec, self._stack(mountpoint))
+            if ours:
+                probe = await self._probe(vs, self.config.probe_timeout)
+                if probe is Probe.OK:
+                    vs.phase, vs.last_error = MOUNTED, None
+                    self.counters.mount_seconds.append((spec.key, self.reactor.seconds() - started))
+                    log.info("mounted {volume} on {mountpoint}", volume=spec.key, mountpoint=mountpoint)
+                    return
+                # Leave no half-made mount behind.
+                await self.system.run(mounts.umount_argv(mountpoint, UnmountMode.LAZY), "/", self.config.mount_timeout)
+                raise MountFailed(
+                    f"mounting {spec.key} on {mountpoint} made a mount that does not answer ({probe.value}); detached it"
+                )
+            log_text = await self.system.fs("log", partial(_read_from, log_file, log_start), 5.0)
+            raise MountFailed(await self._diagnose(spec, mountpoint, argv, result, log_text), log_file=log_file)
+        except MountdError as e:
+            self.counters.mount_failures[spec.key] += 1
+            vs.phase, vs.last_error = FAILED, e.message
+            raise
+
+    async def _diagnose(self, spec: VolumeSpec, mountpoint: str, argv: list[str], result: ProcessResult, log_text: str) -> str:
+        """A cause a person can act on, from the client log, the file system and a TCP probe."""
+        head = f"mounting {spec.key} on {mountpoint} failed"
+        if result.timed_out:
+            head += f" (mount.glusterfs did not finish within {self.config.mount_timeout:g} s and was killed)"
+        causes: list[str] = []
+
+        def confusing() -> list[str]:
+            return [p for p in mounts.confusing_paths(spec, argv[4]) if os.path.lexists(os.path.join(mountpoint, p))]
+
+        try:
+            for path in await self.system.fs("diagnose", confusing, 5.0):
+                causes.append(f"a path named {path!r} exists in {mountpoint} and confuses mount.glusterfs: remove it")
+        except (MountdError, OSError) as e:
+            causes.append(f"cannot inspect {mountpoint}: {e}")
+        reason = await self.system.tcp_probe(spec.mount_host, spec.port, 5.0)
+        if reason is not None:
+            causes.append(f"cannot reach {spec.mount_host}:{spec.port}: {reason}")
+        from_log = mounts.diagnose_log(spec, log_text)
+        if from_log and not (reason and "refused" in from_log):
+            causes.append(from_log)
+        said = result.last_line
+        tail = f"; mount.glusterfs said: {said}" if said else ""
+        return f"{head}: {'; '.join(causes) if causes else 'no known cause; see the client log'}{tail}"
+
+    async def _unmount(self, vs: VolumeState) -> tuple[bool, bool]:
+        """One unmount attempt (caller holds the lock); returns (unmounted, busy)."""
+        ours = await self._ours_in(vs.spec, self._stack(vs.mountpoint))
+        if not ours:
+            vs.phase = UNMOUNTED
+            return False, False
+        self.counters.unmount_attempts[vs.spec.key] += 1
+        result = await self.system.run(mounts.umount_argv(vs.mountpoint, self.config.unmount_mode), "/", self.config.mount_timeout)
+        if len(await self._ours_in(vs.spec, self._stack(vs.mountpoint))) < len(ours):
+            vs.phase, vs.busy_pids, vs.space, vs.last_error = UNMOUNTED, [], None, None
+            log.info("unmounted {volume} from {mountpoint}", volume=vs.spec.key, mountpoint=vs.mountpoint)
+            return True, False
+        self.counters.unmount_busy[vs.spec.key] += 1
+        vs.phase = BUSY
+        vs.busy_pids = await self.system.pids_using(vs.mountpoint)
+        log.info(
+            "{volume} on {mountpoint} stays mounted: {said} (pids {pids})",
+            volume=vs.spec.key,
+            mountpoint=vs.mountpoint,
+            said=result.last_line or "busy",
+            pids=vs.busy_pids,
+        )
+        return False, True
+
+    async def _release_if_idle(self, vs: VolumeState) -> tuple[bool, bool]:
+        async def attempt() -> tuple[bool, bool]:
+            if vs.count() > 0:
+                return False, False
+            return await self._unmount(vs)
+
+        if vs.count() > 0:
+            return False, False
+        return await self._locked(vs.mountpoint, attempt)
+
+    # -- holders ---------------------------------------------------------
+
+    async def acquire(self, spec: VolumeSpec, holder: Holder) -> dict[str, Any]:
+        vs = self._state(spec)
+        if vs.count() > 0 and vs.phase in (MOUNTED, HUNG) and self._kernel_has(vs):
+            mounted_now = False  # fast path: counted at once, no lock needed
+        else:
+            mounted_now = await self._locked(vs.mountpoint, partial(self._ensure_mounted, vs))
+        if holder not in vs.holders:
+            vs.holders.add(holder)
+            try:
+                await self.journal.write(Change("acquire", spec, holder, vs.mountpoint))
+            except BaseException:
+                vs.holders.discard(holder)
+                raise
+        return {"mountpoint": vs.mountpoint, "holders": len(vs.holders), "mounted_now": mounted_now}
+
+    async def release(self, spec: VolumeSpec, holder: Holder) -> dict[str, Any]:
+        vs = self.volumes.get(spec)
+        if vs is None or holder not in vs.holders:
+            count = len(vs.holders) if vs else 0
+            return {"holders": count, "known": False, "unmounted": False, "busy": bool(vs and vs.phase == BUSY)}
+        vs.holders.discard(holder)
+        try:
+            await self.journal.write(Change("release", spec, holder))
+        except BaseException:
+            vs.holders.add(holder)
+            raise
+        unmounted, busy = await self._release_if_idle(vs)
+        return {"holders": len(vs.holders), "known": True, "unmounted": unmounted, "busy": busy}
+
+    # -- disks -----------------------------------------------------------
+
+    async def _with_mount(self, spec: VolumeSpec, what: str, fn: Callable[[str], T]) -> T:
+        """Run ``fn(mountpoint)`` in the file-system pool with the volume mounted.
+
+        An unmounted volume is mounted for the call under an ephemeral ``job``
+        holder and released after it (one unmount attempt).
+        """
+        vs = self._state(spec)
+        self._check_policy(vs.mountpoint)
+        self._job_serial += 1
+        job = Holder("job", f"{what}#{self._job_serial}")
+        vs.jobs[job] += 1
+        try:
+            if not (vs.phase in (MOUNTED, BUSY) and self._kernel_has(vs)):
+                await self._locked(vs.mountpoint, partial(self._ensure_mounted, vs))
+            return await self.system.fs(vs.mountpoint, partial(fn, vs.mountpoint), self.config.fs_timeout)
+        finally:
+            vs.jobs[job] -= 1
+            if vs.jobs[job] <= 0:
+                del vs.jobs[job]
+            await self._release_if_idle(vs)
+
+    async def _disk_call(self, spec: VolumeSpec, path: str, what: str, fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+        disk = check_disk_path(path, self.config.disk_folder)
+        lock = self._disk_locks.setdefault((spec, disk.relative), DeferredLock())
+        await lock.acquire()
+        try:
+            return await self._with_mount(spec, f"{what}:{disk.relative}", lambda root: fn(root, disk, *args))
+        finally:
+            lock.release()
+            if not lock.locked and not lock.waiting:
+                self._disk_locks.pop((spec, disk.relative), None)
+
+    async def disk_create(self, spec: VolumeSpec, path: str, size: int, preallocate: bool = False) -> dict[str, Any]:
+        return await self._disk_call(spec, path, "create", disks.create, size, preallocate)
+
+    async def disk_remove(self, spec: VolumeSpec, path: str) -> dict[str, Any]:
+        return await self._disk_call(spec, path, "remove", disks.remove)
+
+    async def disk_grow(self, spec: VolumeSpec, path: str, amount: int, dryrun: bool = False, backingstore: bool = True) -> dict[str, Any]:
+        return await self._disk_call(spec, path, "grow", disks.grow, amount, dryrun, backingstore)
+
+    async def disk_info(self, spec: VolumeSpec, path: str) -> dict[str, Any]:
+        result = await self._disk_call(spec, path, "info", disks.info)
+        return {**result, "uri": spec.uri(path)}
+
+    async def statvfs(self, spec: VolumeSpec) -> dict[str, Any]:
+        """Space of a mounted volume; never mounts (a node not using the volume reports a failure)."""
+        vs = self.volumes.get(spec)
+        mountpoint = vs.mountpoint if vs else self.config.storage_dir
+        if not await self._ours_in(spec, self._stack(mountpoint)):
+            raise NotMounted(f"{spec.key} is not mounted on this node ({mountpoint}): no instance here uses it")
+        st = await self.system.fs(mountpoint, partial(disks.statvfs, mountpoint), self.config.fs_timeout)
+        info = space_info(st)
+        if vs is not None:
+            vs.space = info
+        return info
+
+    # -- recovery and health ---------------------------------------------
+
+    async def recover(self) -> None:
+        """After a start: adopt mounts of held volumes, remount missing ones, recover dead ones."""
+        for vs in list(self.volumes.values()):
+            if vs.count() == 0:
+                continue
+            try:
+                await self._locked(vs.mountpoint, partial(self._ensure_mounted, vs))
+            except MountdError as e:
+                vs.phase, vs.last_error = FAILED, e.message
+                log.error("cannot restore the mount of {volume}: {error}", volume=vs.spec.key, error=e.message)
+
+    async def probe_all(self) -> None:
+        """One health round: refresh each mount's phase and space; recover dead or missing held mounts."""
+        for vs in list(self.volumes.values()):
+            if vs.probing or (vs.count() == 0 and vs.phase not in (BUSY, MOUNTED)):
+                continue
+            vs.probing = True
+            try:
+                await self._probe_one(vs)
+            except MountdError as e:
+                vs.last_error = e.message
+            except Exception:
+                log.failure("probe of {volume} failed", volume=vs.spec.key)
+            finally:
+                vs.probing = False
+
+    async def _probe_one(self, vs: VolumeState) -> None:
+        if not self._kernel_has(vs):
+            if vs.count() == 0:
+                vs.phase, vs.busy_pids = UNMOUNTED, []
+                return
+            vs.phase = MISSING
+            log.warn("{volume} vanished from {mountpoint} while held: mounting it again", volume=vs.spec.key, mountpoint=vs.mountpoint)
+            await self._locked(vs.mountpoint, partial(self._ensure_mounted, vs))
+            return
+        probe = await self._probe(vs, self.config.probe_timeout)
+        if probe is Probe.HUNG:
+            vs.phase = HUNG
+        elif probe is Probe.DEAD:
+            vs.phase = DEAD
+            if vs.count() > 0:
+                await self._locked(vs.mountpoint, partial(self._ensure_mounted, vs))
+        elif vs.phase == BUSY:
+            vs.busy_pids = await self.system.pids_using(vs.mountpoint)
+        else:
+            vs.phase = MOUNTED
+
+    def status(self) -> list[dict[str, Any]]:
+        return [vs.status() for vs in sorted(self.volumes.values(), key=lambda v: v.spec) if vs.count() or vs.phase != UNMOUNTED]
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _read_from(path: str, offset: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read(256 * 1024).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+__all__ = ["Engine", "EngineConfig", "VolumeState", "PHASES"]

@@ -1,0 +1,135 @@
+"""Shared fixtures: a failing test on logged errors, the real Gluster lab, and engine nodes."""
+
+from __future__ import annotations
+
+import gc
+import os
+import shutil
+import subprocess
+import uuid
+from typing import Any, Iterator
+
+import pytest
+from twisted.logger import globalLogPublisher
+
+from glusterd_mgr.mounts import UnmountMode
+from glusterd_mgr.node import Node, NodeOptions
+from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.volumes import EngineConfig
+
+from . import glusterlab
+
+
+@pytest.fixture(autouse=True)
+def fail_on_logged_errors() -> Iterator[list[dict[str, Any]]]:
+    """An unhandled error in a Deferred is only logged; make it fail the test."""
+    errors: list[dict[str, Any]] = []
+
+    def observer(event: dict[str, Any]) -> None:
+        if event.get("log_failure") is not None or event.get("isError"):
+            errors.append(event)
+
+    globalLogPublisher.addObserver(observer)
+    yield errors
+    gc.collect()
+    globalLogPublisher.removeObserver(observer)
+    if errors:
+        failure = errors[0].get("log_failure")
+        detail = failure.getTraceback() if failure is not None else str(errors[0])
+        pytest.fail(f"{len(errors)} error(s) were logged; first:\n{detail}")
+
+
+def _gluster_available() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root"
+    if not os.path.exists("/dev/fuse"):
+        return "needs /dev/fuse"
+    if shutil.which("glusterd") is None or shutil.which("mount.glusterfs") is None:
+        return "needs glusterfs-server and glusterfs-client"
+    return None
+
+
+@pytest.fixture(scope="session")
+def lab_base() -> str:
+    return os.environ.get("GGMT_BASE", glusterlab.DEFAULT_BASE)
+
+
+@pytest.fixture(scope="session")
+def gluster(lab_base: str) -> Iterator[glusterlab.GlusterServer]:
+    """A real glusterd in a network namespace with a started volume ``gv0``."""
+    why = _gluster_available()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"the real Gluster server cannot run here: {why}")
+        pytest.skip(why)
+    glusterlab.cleanup_leftovers(lab_base)
+    server = glusterlab.GlusterServer(base=lab_base).start()
+    server.create_volume("gv0")
+    yield server
+    glusterlab.cleanup_leftovers(lab_base)
+
+
+@pytest.fixture
+def volume(gluster: glusterlab.GlusterServer) -> VolumeSpec:
+    return VolumeSpec(host=gluster.address, port=24007, volume="gv0")
+
+
+class NodeFactory:
+    """Builds engine nodes over one test's directories; stops them and unmounts at the end."""
+
+    def __init__(self, reactor: Any, root: str) -> None:
+        self.reactor = reactor
+        self.root = root
+        self.storage_dir = os.path.join(root, "gluster")
+        self.state_dir = os.path.join(root, "state")
+        self.whitelist_file = os.path.join(root, "file-storage-paths")
+        self.log_dir = os.path.join(root, "log")
+        os.makedirs(self.log_dir, exist_ok=True)
+        with open(self.whitelist_file, "w") as f:
+            f.write(f"# test whitelist\n{root}\n")
+        self.nodes: list[Node] = []
+
+    def config(self, **overrides: Any) -> EngineConfig:
+        values: dict[str, Any] = dict(
+            storage_dir=self.storage_dir,
+            whitelist=[self.root],
+            whitelist_file=self.whitelist_file,
+            log_dir=self.log_dir,
+            mount_timeout=20.0,
+            fs_timeout=5.0,
+            probe_timeout=2.0,
+            unmount_mode=UnmountMode.PLAIN,
+        )
+        values.update(overrides)
+        return EngineConfig(**values)
+
+    def node(self, boot_id_path: str | None = None, **overrides: Any) -> Node:
+        options = NodeOptions(state_dir=self.state_dir, probe_interval=3600)
+        if boot_id_path:
+            options.boot_id_path = boot_id_path
+        node = Node(self.reactor, self.config(**overrides), options)
+        self.nodes.append(node)
+        return node
+
+    def stop(self, node: Node) -> None:
+        if node in self.nodes:
+            self.nodes.remove(node)
+            node.stop()
+
+    def close(self) -> None:
+        for node in list(self.nodes):
+            self.stop(node)
+        for path in sorted(glusterlab.mounts_under(self.root), key=len, reverse=True):
+            subprocess.run(["umount", "-l", path], check=False)
+
+
+@pytest.fixture
+def nodes(gluster: glusterlab.GlusterServer, lab_base: str) -> Iterator[NodeFactory]:
+    from twisted.internet import reactor
+
+    root = os.path.join(lab_base, "t-" + uuid.uuid4().hex[:8])
+    os.makedirs(root)
+    factory = NodeFactory(reactor, root)
+    yield factory
+    factory.close()
+    shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,180 @@
+"""A throwaway GlusterFS server for tests and the demo: glusterd in a network namespace.
+
+``gluster volume create`` refuses loopback bricks, so the server lives in a
+network namespace of its own, reached over a veth pair with a private /24.
+glusterd also gets a private mount namespace (its own /run, /var/lib/glusterd
+and /var/log/glusterfs bound from the lab directory), so it never touches the
+host's Gluster state.  Everything is named with ``PREFIX`` and lives under
+``base``, so ``cleanup_leftovers`` can remove what a killed run left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Callable, TypeVar
+
+import psutil
+
+PREFIX = "ggmt"
+DEFAULT_BASE = "/tmp/ggmt-lab"
+SUBNET = os.environ.get("GGMT_SUBNET", "10.231.7")
+T = TypeVar("T")
+
+
+def sh(*argv: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, check=check, capture_output=True, text=True, timeout=timeout)
+
+
+def poll(what: str, fn: Callable[[], T | None], deadline: float = 30.0, interval: float = 0.05) -> T:
+    """Call ``fn`` until it returns something truthy; fail naming ``what`` at the deadline."""
+    end = time.monotonic() + deadline
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {deadline} s waiting for {what}")
+        time.sleep(interval)
+
+
+def lab_processes(base: str) -> list[psutil.Process]:
+    """glusterd, bricks and clients whose command line names the lab directory."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or ())
+        if base in cmdline and proc.pid != os.getpid():
+            found.append(proc)
+    return found
+
+
+def mounts_under(base: str) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        from glusterd_mgr.mountinfo import parse
+
+        return [r.path for r in parse(f.read()) if r.path == base or r.path.startswith(base + "/")]
+
+
+def cleanup_leftovers(base: str = DEFAULT_BASE) -> None:
+    """Remove what any earlier run left: processes, mounts, namespaces, links, files."""
+    for path in sorted(mounts_under(base), key=len, reverse=True):
+        sh("umount", "-l", path, check=False)
+    for proc in lab_processes(base):
+        try:
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(lab_processes(base), timeout=10)
+    for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        if name.startswith(PREFIX):
+            sh("ip", "netns", "del", name, check=False)
+    for line in sh("ip", "-o", "link", "show", check=False).stdout.splitlines():
+        ifname = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
+        if ifname.startswith(PREFIX):
+            sh("ip", "link", "del", ifname, check=False)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@dataclass
+class GlusterServer:
+    """One Gluster server "host" in its own network namespace."""
+
+    base: str = DEFAULT_BASE
+    index: int = 1
+    volumes: list[str] = field(default_factory=list)
+
+    @property
+    def netns(self) -> str:
+        return f"{PREFIX}{self.index}"
+
+    @property
+    def host_if(self) -> str:
+        return f"{PREFIX}{self.index}h"
+
+    @property
+    def ns_if(self) -> str:
+        return f"{PREFIX}{self.index}n"
+
+    @property
+    def host_ip(self) -> str:
+        return f"{SUBNET}.{4 * self.index + 1}"
+
+    @property
+    def address(self) -> str:
+        """The server's address, reachable from the host over the veth pair."""
+        return f"{SUBNET}.{4 * self.index + 2}"
+
+    @property
+    def dir(self) -> str:
+        return os.path.join(self.base, f"server{self.index}")
+
+    @property
+    def pid(self) -> int:
+        with open(os.path.join(self.dir, "glusterd.pid")) as f:
+            return int(f.read().strip())
+
+    def start(self) -> "GlusterServer":
+        for sub in ("lib", "log", "bricks"):
+            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+        sh("ip", "netns", "add", self.netns)
+        sh("ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.ns_if)
+        sh("ip", "link", "set", self.ns_if, "netns", self.netns)
+        sh("ip", "addr", "add", f"{self.host_ip}/30", "dev", self.host_if)
+        sh("ip", "link", "set", self.host_if, "up")
+        sh("ip", "netns", "exec", self.netns, "ip", "addr", "add", f"{self.address}/30", "dev", self.ns_if)
+        sh("ip", "netns", "exec", self.netns, "ip", "link", "set", self.ns_if, "up")
+        sh("ip", "netns", "exec", self.netns, "ip", "link", "set", "lo", "up")
+        d = self.dir
+        script = (
+            "mount -t tmpfs tmpfs /run && mkdir -p /run/gluster "
+            f"&& mount --bind {d}/lib /var/lib/glusterd && mount --bind {d}/log /var/log/glusterfs "
+            f"&& exec glusterd -p {d}/glusterd.pid"
+        )
+        sh("ip", "netns", "exec", self.netns, "unshare", "-m", "--propagation", "private", "sh", "-c", script)
+        poll("glusterd's pid file", lambda: os.path.exists(os.path.join(d, "glusterd.pid")))
+        poll("glusterd to answer", lambda: self.cli("volume", "list", check=False).returncode == 0)
+        return self
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return sh("nsenter", "-t", str(self.pid), "-m", "-n", "gluster", "--mode=script", *args, check=check)
+
+    def create_volume(self, name: str, start: bool = True) -> str:
+        brick = os.path.join(self.dir, "bricks", name)
+        os.makedirs(brick, exist_ok=True)
+        self.cli("volume", "create", name, f"{self.address}:{brick}", "force")
+        if start:
+            self.cli("volume", "start", name)
+        self.volumes.append(name)
+        return brick
+
+    def brick_pids(self) -> list[int]:
+        return [p.pid for p in lab_processes(self.dir) if p.name().startswith("glusterfsd")]
+
+    def server_pids(self) -> list[int]:
+        """glusterd and every brick: what a frozen or dead server means."""
+        return [self.pid, *self.brick_pids()]
+
+    def freeze(self) -> None:
+        for pid in self.server_pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in self.server_pids():
+            os.kill(pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        for proc in lab_processes(self.dir):
+            try:
+                proc.send_signal(signal.SIGCONT)
+                proc.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(lab_processes(self.dir), timeout=10)
+        sh("ip", "netns", "del", self.netns, check=False)
+        sh("ip", "link", "del", self.host_if, check=False)

@@ -1,0 +1,327 @@
+"""The engine against a real GlusterFS server and real FUSE mounts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import uuid
+
+import psutil
+import pytest
+import pytest_twisted
+
+from glusterd_mgr import errors
+from glusterd_mgr.holders import Holder
+from glusterd_mgr.mountinfo import parse, stack_at
+from glusterd_mgr.mounts import UnmountMode
+from glusterd_mgr.statvfs import MIB
+from glusterd_mgr.volume import VolumeSpec
+
+from . import glusterlab
+from .conftest import NodeFactory
+
+pytestmark = [pytest.mark.gluster, pytest.mark.timeout(180)]
+
+
+def kernel_stack(path: str) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [f"{r.fstype} {r.source}" for r in stack_at(parse(f.read()), path)]
+
+
+def disk_name() -> str:
+    return f"ganeti/{uuid.uuid4()}.0"
+
+
+def client_pid(mountpoint: str) -> int:
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if proc.info["name"] == "glusterfs" and cmd and cmd[-1] == mountpoint:
+            return proc.pid
+    raise AssertionError(f"no glusterfs client for {mountpoint}")
+
+
+I1, I2, JOB = Holder("instance", "i1.0"), Holder("instance", "i2.0"), Holder("job", "j1")
+
+
+@pytest_twisted.ensureDeferred
+async def test_first_holder_mounts_last_unmounts(nodes: NodeFactory, volume: VolumeSpec) -> None:
+    node = nodes.node()
+    await node.start()
+    engine = node.engine
+    first = await engine.acquire(volume, I1)
+    assert first == {"mountpoint": nodes.storage_dir, "holders": 1, "mounted_now": True}
+    assert kernel_stack(nodes.storage_dir) == [f"fuse.glusterfs {volume.host}:/gv0"]
+    again = await engine.acquire(volume, I1)
+    assert again["holders"] == 1 and not again["mounted_now"], "a retried acquire must not double count"
+    second = await engine.acquire(volume, I2)
+    assert second["holders"] == 2 and not second["mounted_now"]
+    assert len(kernel_stack(nodes.storage_dir)) == 1
+    r1 = await engine.release(volume, I1)
+    assert r1 == {"holders": 1, "known": True, "unmounted": False, "busy": False}
+    assert len(kernel_stack(nodes.storage_dir)) == 1
+    unknown = await engine.release(volume, Holder("job", "never-held"))
+    assert unknown["known"] is False and unknown["holders"] == 1
+    r2 = await engine.release(volume, I2)
+    assert r2 == {"holders": 0, "known": True, "unmounted": True, "busy": False}
+    assert kernel_stack(nodes.storage_dir) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_busy_unmount_keeps_mount_and_names_pids(nodes: NodeFactory, volume: VolumeSpec) -> None:
+    node = nodes.node()
+    await node.start()
+    await node.engine.acquire(volume, I1)
+    sleeper = subprocess.Popen(["sleep", "60"], cwd=nodes.storage_dir)
+    try:
+        result = await node.engine.release(volume, I1)
+        assert result == {"holders": 0, "known": True, "unmounted": False, "busy": True}
+        assert len(kernel_stack(nodes.storage_dir)) == 1
+        [status] = node.engine.status()
+        assert status["state"] == "busy"
+        assert sleeper.pid in status["busy_pids"]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # The next holder adopts the busy mount; it is never mounted twice.
+    again = await node.engine.acquire(volume, I2)
+    assert again["mounted_now"] is False
+    assert len(kernel_stack(nodes.storage_dir)) == 1
+    assert (await node.engine.release(volume, I2))["unmounted"] is True
+
+
+@pytest_twisted.ensureDeferred
+async def test_lazy_unmount_mode_detaches_busy_mount(nodes: NodeFactory, volume: VolumeSpec) -> None:
+    node = nodes.node(unmount_mode=UnmountMode.LAZY)
+    await node.start()
+    await node.engine.acquire(volume, I1)
+    sleeper = subprocess.Popen(["sleep", "60"], cwd=nodes.storage_dir)
+    try:
+        result = await node.engine.release(volume, I1)
+        assert result["unmounted"] is True and result["busy"] is False
+        assert kernel_stack(nodes.storage_dir) == []
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+@pytest_twisted.ensureDeferred
+async def test_adopts_existing_mount_and_never_stacks(nodes: NodeFactory, volume: VolumeSpec) -> None:
+    os.makedirs(nodes.storage_dir)
+    subprocess.run(["mount", "-t", "glusterfs", volume.mount_source, nodes.storage_dir], check=True, cwd=nodes.storage_dir)
+    assert len(kernel_stack(nodes.storage_dir)) == 1
+    node = nodes.node()
+    await node.start()
+    result = await node.engine.acquire(volume, I1)
+    assert result["mounted_now"] is False
+    assert len(kernel_stack(nodes.storage_dir)) == 1
+    assert (await node.engine.release(volume, I1))["unmounted"] is True
+
+
+@pytest_twisted.ensureDeferred
+async def test_refuses_a_different_volume_on_the_mountpoint(nodes: NodeFactory, volume: VolumeSpec) -> None:
+    os.makedirs(nodes.storage_dir)
+    subprocess.run(["mount", "-t", "tmpfs", "decoy", nodes.storage_dir], check=True)
+    node = nodes.node()
+    await node.start()
+    with pytest.raises(errors.VolumeConflict, match="decoy"):
+        await node.engine.acquire(volume, I1)
+    assert kernel_stack(nodes.storage_dir) == ["tmpfs decoy"]
+    assert all(v["holders"] == [] for v in node.engine.status())
+
+
+@pytest_twisted.ensureDeferred
+async def test_second_volume_conflicts_while_first_is_held(nodes: NodeFactory, gluster: glusterlab.GlusterServer, volume: VolumeSpec) -> None:
+    if "gv-other" not in gluster.volumes:
+        gluster.create_volume("gv-other")
+    node = nodes.node()
+    await node.start()
+    await node.engine.acquire(volume, I1)
+    other = VolumeSpec(volume.host, volume.port, "gv-other")
+    with pytest.raises(errors.VolumeConflict):
+        await node.engine.acquire(other, I2)
+    assert len(kernel_stack(nodes.storage_dir)) == 1
+    await node.engine.release(volume, I1)
+
+
+@pytest_twisted.ensureDeferred
+async def test_recovers_dead_fuse_mount(nodes: NodeFactory, volume: VolumeSpec) -> None:
+    node = nodes.node()
+    await node.start()
+    await node.engine.acquire(volume, I1)
+    created = await node.engine.disk_create(volume, name := disk_name(), 1)
+    with open(created["path"], "r+b") as f:
+        f.write(b"pattern!")
+    os.kill(client_pid(nodes.storage_dir), signal.SIGKILL)
+    glusterlab.poll("the mount to die", lambda: _enotconn(nodes.storage_dir))
+    await node.engine.probe_all()
+    [status] = node.engine.status()
+    assert status["state"] == "mounted" and len(status["holders"]) == 1
+    assert node.engine.counters.recoveries[volume.key] == 1
+    assert len(kernel_stack(nodes.storage_dir)) == 1, "the dead mount must be detached, not stacked under"
+    with open(created["path"], "rb") as f:
+        assert f.read(8) == b"pattern!"
+    await node.engine.disk_remove(volume, name)
+    await node.engine.release(volume, I1)
+
+
+@pytest_twisted.ensureDeferred
+async def test_acquire_recovers_dead_mount_with_no_holders(nodes: NodeFactory, volume: VolumeSpec) -> None:
+    os.makedirs(nodes.storage_dir)
+    subprocess.run(["mount", "-t", "glusterfs", volume.mount_source, nodes.storage_dir], check=True, cwd=nodes.storage_dir)
+    os.kill(client_pid(nodes.storage_dir), signal.SIGKILL)
+    glusterlab.poll("the mount to die", lambda: _enotconn(nodes.storage_dir))
+    node = nodes.node()
+    await node.start()
+    result = await node.engine.acquire(volume, I1)
+    assert result["mounted_now"] is True
+    assert len(kernel_stack(nodes.storage_dir)) == 1
+    os.statvfs(nodes.storage_dir)  # answers: the new mount is alive
+    await node.engine.release(volume, I1)
+
+
+def _enotconn(path: str) -> bool:
+    try:
+        os.stat(path)
+    except OSError as e:
+        return e.errno == 107
+    return False
+
+
+@pytest_twisted.ensureDeferred
+async def test_disks_create_grow_info_remove(nodes: NodeFactory, volume: VolumeSpec) -> None:
+    node = nodes.node()
+    await node.start()
+    engine = node.engine
+    name = disk_name()
+    created = await engine.disk_create(volume, name, 10)
+    assert created == {"path": os.path.join(nodes.storage_dir, name), "size_bytes": 10 * MIB}
+    # The disk operation mounted the volume for itself and released it afterwards.
+    assert kernel_stack(nodes.storage_dir) == []
+    with pytest.raises(errors.DiskExists):
+        await engine.disk_create(volume, name, 5)
+    info = await engine.disk_info(volume, name)
+    assert info["exists"] is True and info["size_bytes"] == 10 * MIB
+    assert info["allocated_bytes"] < 10 * MIB, "sparse by default"
+    assert info["uri"] == f"gluster://{volume.host}:24007/gv0/{name}"
+    dry = await engine.disk_grow(volume, name, 5, dryrun=True)
+    assert dry["size_bytes"] == 15 * MIB
+    assert (await engine.disk_info(volume, name))["size_bytes"] == 10 * MIB
+    grown = await engine.disk_grow(volume, name, 5)
+    assert grown["size_bytes"] == 15 * MIB
+    assert (await engine.disk_info(volume, name))["size_bytes"] == 15 * MIB
+    assert (await engine.disk_remove(volume, name)) == {"removed": True}
+    assert (await engine.disk_remove(volume, name)) == {"removed": False}
+    assert (await engine.disk_info(volume, name))["exists"] is False
+    with pytest.raises(errors.NoSuchDisk):
+        await engine.disk_grow(volume, name, 1)
+    assert kernel_stack(nodes.storage_dir) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_preallocated_disk_is_allocated(nodes: NodeFactory, volume: VolumeSpec) -> None:
+    node = nodes.node()
+    await node.start()
+    name = disk_name()
+    await node.engine.disk_create(volume, name, 4, preallocate=True)
+    info = await node.engine.disk_info(volume, name)
+    assert info["allocated_bytes"] >= 4 * MIB
+    await node.engine.disk_remove(volume, name)
+
+
+@pytest_twisted.ensureDeferred
+async def test_disk_op_on_held_volume_keeps_the_mount(nodes: NodeFactory, volume: VolumeSpec) -> None:
+    node = nodes.node()
+    await node.start()
+    await node.engine.acquire(volume, I1)
+    name = disk_name()
+    await node.engine.disk_create(volume, name, 1)
+    assert len(kernel_stack(nodes.storage_dir)) == 1
+    await node.engine.disk_remove(volume, name)
+    await node.engine.release(volume, I1)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["../etc/passwd", "/etc/passwd", "ganeti/../x", "ganeti//x", "ganeti/x\0y", "", "ganeti/", "other/x", "ganeti/a/b", "ganeti/."],
+)
+@pytest_twisted.ensureDeferred
+async def test_unsafe_paths_refused(nodes: NodeFactory, volume: VolumeSpec, path: str) -> None:
+    node = nodes.node()
+    await node.start()
+    with pytest.raises(errors.PathRefused):
+        await node.engine.disk_create(volume, path, 1)
+
+
+@pytest_twisted.ensureDeferred
+async def test_symlinks_refused_at_any_component(nodes: NodeFactory, volume: VolumeSpec, lab_base: str) -> None:
+    node = nodes.node()
+    await node.start()
+    await node.engine.acquire(volume, I1)
+    outside = os.path.join(lab_base, "outside-" + uuid.uuid4().hex[:6])
+    os.makedirs(outside)
+    name = uuid.uuid4().hex
+    link = os.path.join(nodes.storage_dir, "ganeti", name)
+    os.makedirs(os.path.dirname(link), exist_ok=True)
+    os.symlink(os.path.join(outside, "target"), link)
+    try:
+        with pytest.raises(errors.PathRefused, match="symlink"):
+            await node.engine.disk_create(volume, f"ganeti/{name}", 1)
+        with pytest.raises(errors.PathRefused):
+            await node.engine.disk_remove(volume, f"ganeti/{name}")
+        with pytest.raises(errors.PathRefused):
+            await node.engine.disk_grow(volume, f"ganeti/{name}", 1)
+        assert os.listdir(outside) == []
+        assert os.path.islink(link)
+    finally:
+        os.unlink(link)
+    # A symlinked in-volume folder is refused too.
+    folder_node = nodes.node(disk_folder="linked")
+    os.symlink(outside, os.path.join(nodes.storage_dir, "linked"))
+    try:
+        with pytest.raises(errors.PathRefused, match="symlink"):
+            await folder_node.engine.disk_create(volume, "linked/x", 1)
+        assert os.listdir(outside) == []
+    finally:
+        os.unlink(os.path.join(nodes.storage_dir, "linked"))
+    await node.engine.release(volume, I1)
+
+
+@pytest_twisted.ensureDeferred
+async def test_statvfs_only_when_mounted(nodes: NodeFactory, volume: VolumeSpec) -> None:
+    node = nodes.node()
+    await node.start()
+    with pytest.raises(errors.NotMounted):
+        await node.engine.statvfs(volume)
+    assert kernel_stack(nodes.storage_dir) == [], "statvfs must not mount"
+    await node.engine.acquire(volume, I1)
+    space = await node.engine.statvfs(volume)
+    st = os.statvfs(nodes.storage_dir)
+    assert space["storage_size"] == st.f_frsize * st.f_blocks // MIB
+    assert space["size_bytes"] == st.f_frsize * st.f_blocks
+    await node.engine.release(volume, I1)
+
+
+@pytest_twisted.ensureDeferred
+async def test_whitelist_refusal_names_the_file(nodes: NodeFactory, volume: VolumeSpec) -> None:
+    node = nodes.node(whitelist=["/srv/elsewhere"])
+    await node.start()
+    with pytest.raises(errors.PathRefused, match="file-storage-paths"):
+        await node.engine.acquire(volume, I1)
+    assert not os.path.exists(nodes.storage_dir)
+
+
+@pytest_twisted.ensureDeferred
+async def test_mount_failure_diagnosis(nodes: NodeFactory, gluster: glusterlab.GlusterServer, volume: VolumeSpec) -> None:
+    node = nodes.node()
+    await node.start()
+    with pytest.raises(errors.MountFailed, match="does not exist"):
+        await node.engine.acquire(VolumeSpec(volume.host, 24007, "nosuchvol"), I1)
+    with pytest.raises(errors.MountFailed, match="refused"):
+        await node.engine.acquire(VolumeSpec(volume.host, 24999, "gv0"), I1)
+    if "gv-stopped" not in gluster.volumes:
+        gluster.create_volume("gv-stopped", start=False)
+    with pytest.raises(errors.MountFailed, match="not started"):
+        await node.engine.acquire(VolumeSpec(volume.host, 24007, "gv-stopped"), I1)
+    assert kernel_stack(nodes.storage_dir) == [], "a failed mount leaves nothing behind"
+    assert all(v["holders"] == [] for v in node.engine.status())
