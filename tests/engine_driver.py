@@ -1,0 +1,64 @@
+"""A child process that drives one engine node from JSON lines on stdin (for crash tests).
+
+Each request line gets one response line, written only after the engine has
+acknowledged the change, so the parent knows exactly what was acknowledged
+when it kills this process.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from twisted.internet import reactor, stdio
+from twisted.internet.defer import ensureDeferred
+from twisted.protocols.basic import LineReceiver
+
+from glusterd_mgr.errors import MountdError
+from glusterd_mgr.holders import Holder
+from glusterd_mgr.node import Node, NodeOptions
+from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.volumes import EngineConfig
+
+
+class Driver(LineReceiver):
+    delimiter = b"\n"
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def lineReceived(self, line: bytes) -> None:
+        ensureDeferred(self.handle(json.loads(line)))
+
+    async def handle(self, req: dict[str, Any]) -> None:
+        engine = self.node.engine
+        try:
+            if req["op"] == "status":
+                result: Any = engine.status()
+            else:
+                spec = VolumeSpec.from_json(req["volume"])
+                holder = Holder.from_json(req["holder"])
+                method = engine.acquire if req["op"] == "acquire" else engine.release
+                result = await method(spec, holder)
+            reply = {"id": req.get("id"), "result": result}
+        except MountdError as e:
+            reply = {"id": req.get("id"), "error": e.to_json()}
+        self.sendLine(json.dumps(reply).encode())
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    node = Node(reactor, EngineConfig(**config["engine"]), NodeOptions(**config["node"]))
+
+    def ready(_: object) -> None:
+        stdio.StandardIO(Driver(node))
+        sys.stdout.write(json.dumps({"ready": True}) + "\n")
+        sys.stdout.flush()
+
+    node.start().addCallback(ready)
+    reactor.run()
+
+
+if __name__ == "__main__":
+    main()
