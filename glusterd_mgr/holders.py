@@ -64,6 +64,7 @@ class HolderTable:
         current.remove(holder)
         if not current:
             del self.holders[spec]
+            self.mountpoints.pop(spec, None)
         return True
 
     def has(self, spec: VolumeSpec, holder: Holder) -> bool:

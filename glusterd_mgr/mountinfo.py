@@ -90,8 +90,13 @@ def parse_line(line: str) -> MountRecord:
 
 
 def parse(text: str) -> list[MountRecord]:
-    """Parse a whole mountinfo text, in kernel order (a later record sits on top)."""
-    return [parse_line(line) for line in text.splitlines() if line.strip()]
+    """Parse a whole mountinfo text, in kernel order (a later record sits on top).
+
+    Records end at ``\\n`` only (the kernel escapes it inside fields); not
+    ``str.splitlines``, which also splits at ``\\r``, ``\\x0b``, ``\\x85``,
+    ``\\u2028``... that the kernel leaves unescaped in a path.
+    """
+    return [parse_line(line) for line in text.split("\n") if line.strip()]
 
 
 def stack_at(records: Iterable[MountRecord], path: str) -> list[MountRecord]:

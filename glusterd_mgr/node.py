@@ -73,5 +73,6 @@ class Node:
         if self._probe_loop is not None and self._probe_loop.running:
             self._probe_loop.stop()
         self.writer.stop()
-        self.fs_pool.stop()
-        self.misc_pool.stop()
+        for pool in (self.fs_pool, self.misc_pool):
+            if pool.occupancy == 0:  # a thread stuck on a frozen mount cannot be joined
+                pool.stop()

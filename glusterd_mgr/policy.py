@@ -26,10 +26,16 @@ FORBIDDEN_PATHS = _forbidden()
 """Paths Ganeti never accepts for file storage (``pathutils``/``backend`` in Ganeti 3.0)."""
 
 
+def _normpath(path: str) -> str:
+    """``posixpath.normpath``, but ``//x`` becomes ``/x`` (POSIX keeps two leading slashes; Linux does not care)."""
+    path = posixpath.normpath(path)
+    return "/" + path.lstrip("/") if path.startswith("//") else path
+
+
 def is_below(parent: str, child: str) -> bool:
     """True when ``child`` is ``parent`` or lies below it (lexically, normalized)."""
-    parent = posixpath.normpath(parent)
-    child = posixpath.normpath(child)
+    parent = _normpath(parent)
+    child = _normpath(child)
     return child == parent or child.startswith(parent.rstrip("/") + "/")
 
 
@@ -39,21 +45,21 @@ def parse_whitelist(text: str) -> list[str]:
     for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith("#") and posixpath.isabs(line):
-            paths.append(posixpath.normpath(line))
+            paths.append(_normpath(line))
     return paths
 
 
 def parse_ssconf_storage_dir(text: str | None) -> str:
     """The ``gluster_storage_dir`` ssconf value, or Ganeti's default when absent or empty."""
     value = (text or "").strip()
-    return posixpath.normpath(value) if value else DEFAULT_STORAGE_DIR
+    return _normpath(value) if value else DEFAULT_STORAGE_DIR
 
 
 def check_storage_dir(path: str, whitelist: list[str], whitelist_file: str) -> None:
     """Refuse a mount directory Ganeti would refuse, naming the file an operator must edit."""
     if not posixpath.isabs(path):
         raise PathRefused(f"gluster storage directory {path!r} is not an absolute path")
-    norm = posixpath.normpath(path)
+    norm = _normpath(path)
     if any(c.isspace() for c in norm):
         raise PathRefused(
             f"gluster storage directory {path!r} contains whitespace, which mount.glusterfs cannot handle; choose another"

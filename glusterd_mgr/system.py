@@ -16,7 +16,7 @@ from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 import psutil
 from twisted.internet import error as twisted_error
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.interfaces import IReactorCore, IReactorProcess, IReactorTime
 from twisted.internet.protocol import Factory, Protocol as TwistedProtocol, ProcessProtocol
@@ -131,9 +131,7 @@ class FsPool:
     def run(self, key: str, fn: Callable[[], T], timeout: float) -> Deferred[T]:
         stuck = self.stuck_since(key, timeout)
         if stuck is not None:
-            return Deferred.fromFailure(
-                Failure(OperationTimeout(f"{key} is not answering: a file-system call there has been stuck for {stuck:.0f} s"))
-            )
+            return fail(OperationTimeout(f"{key} is not answering: a file-system call there has been stuck for {stuck:.0f} s"))
         token = self._next
         self._next += 1
         self._outstanding.setdefault(key, {})[token] = self._reactor.seconds()

@@ -18,8 +18,9 @@ DEFAULT_VOLUME = "gv0"
 LOCAL_HOST = "127.0.0.1"
 """What an empty ``host`` (meaning "this node") is mounted from, as Ganeti 3.0 does."""
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*\.?$")
-_VOLNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
+# ``\Z``, not ``$``: ``$`` also matches before a trailing newline ("gv0\n" would pass).
+_HOSTNAME = re.compile(r"^(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*\.?\Z")
+_VOLNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}\Z")
 _TRANSPORT_SUFFIXES = (".tcp", ".rdma")
 
 

@@ -68,6 +68,30 @@ class EngineConfig:
     backup_servers: tuple[str, ...] = ()
 
 
+MOUNT_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+@dataclass
+class Buckets:
+    """A histogram's bucket counts, kept in constant memory."""
+
+    bounds: tuple[float, ...] = MOUNT_BUCKETS
+    counts: list[int] = field(default_factory=lambda: [0] * (len(MOUNT_BUCKETS) + 1))
+    total: float = 0.0
+
+    def observe(self, value: float) -> None:
+        index = next((i for i, bound in enumerate(self.bounds) if value <= bound), len(self.bounds))
+        self.counts[index] += 1
+        self.total += value
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        out, running = [], 0
+        for bound, count in zip((*(repr(b) for b in self.bounds), "+Inf"), self.counts):
+            running += count
+            out.append((bound, float(running)))
+        return out
+
+
 @dataclass
 class Counters:
     """Event counts for the metrics (monotonic)."""
@@ -77,7 +101,7 @@ class Counters:
     unmount_attempts: Counter[str] = field(default_factory=Counter)
     unmount_busy: Counter[str] = field(default_factory=Counter)
     recoveries: Counter[str] = field(default_factory=Counter)
-    mount_seconds: list[tuple[str, float]] = field(default_factory=list)
+    mount_seconds: dict[str, Buckets] = field(default_factory=dict)
 
 
 @dataclass
@@ -248,7 +272,7 @@ class Engine:
                 probe = await self._probe(vs, self.config.probe_timeout)
                 if probe is Probe.OK:
                     vs.phase, vs.last_error = MOUNTED, None
-                    self.counters.mount_seconds.append((spec.key, self.reactor.seconds() - started))
+                    self.counters.mount_seconds.setdefault(spec.key, Buckets()).observe(self.reactor.seconds() - started)
                     log.info("mounted {volume} on {mountpoint}", volume=spec.key, mountpoint=mountpoint)
                     return
                 # Leave no half-made mount behind.

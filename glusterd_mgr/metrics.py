@@ -1,0 +1,111 @@
+"""Prometheus metrics: a collector that reads the engine's state on the reactor thread.
+
+Nothing here touches a file system: volume sizes come from the last probe, so
+a scrape answers even when a Gluster server is frozen.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from twisted.web.resource import Resource
+from twisted.web.server import Request
+
+from .system import FsPool
+from .volumes import PHASES, Engine
+
+NS = "ganeti_gluster"
+
+
+class EngineCollector(Collector):
+    def __init__(self, engine: Engine, fs_pool: FsPool) -> None:
+        self.engine = engine
+        self.fs_pool = fs_pool
+
+    def collect(self) -> Iterator[Metric]:
+        engine = self.engine
+        up = GaugeMetricFamily(f"{NS}_mount_up", "1 when the volume is mounted and answering", labels=["volume", "mountpoint"])
+        state = GaugeMetricFamily(f"{NS}_mount_state", "1 for the mount's current state", labels=["volume", "state"])
+        holders = GaugeMetricFamily(f"{NS}_holders", "holders of the volume (journaled plus in-flight jobs)", labels=["volume"])
+        size = GaugeMetricFamily(f"{NS}_volume_size_bytes", "volume size at the last probe", labels=["volume"])
+        avail = GaugeMetricFamily(f"{NS}_volume_avail_bytes", "available bytes at the last probe", labels=["volume"])
+        for vs in engine.volumes.values():
+            key = vs.spec.key
+            up.add_metric([key, vs.mountpoint], 1.0 if vs.phase in ("mounted", "busy") else 0.0)
+            for phase in PHASES:
+                state.add_metric([key, phase], 1.0 if vs.phase == phase else 0.0)
+            holders.add_metric([key], float(vs.count()))
+            if vs.space is not None:
+                size.add_metric([key], float(vs.space["size_bytes"]))
+                avail.add_metric([key], float(vs.space["avail_bytes"]))
+        yield from (up, state, holders, size, avail)
+        counters = engine.counters
+        for name, doc, values in (
+            ("mount_attempts", "mount attempts", counters.mount_attempts),
+            ("mount_failures", "mount attempts that failed", counters.mount_failures),
+            ("unmount_attempts", "unmount attempts", counters.unmount_attempts),
+            ("unmount_busy", "unmount attempts that found the mount busy", counters.unmount_busy),
+            ("dead_mount_recoveries", "dead FUSE mounts detached and mounted afresh", counters.recoveries),
+        ):
+            family = CounterMetricFamily(f"{NS}_{name}", doc, labels=["volume"])
+            for key, value in values.items():
+                family.add_metric([key], float(value))
+            yield family
+        hist = HistogramMetricFamily(f"{NS}_mount_duration_seconds", "time from mount command to a mount that answers", labels=["volume"])
+        for key, h in counters.mount_seconds.items():
+            hist.add_metric([key], h.cumulative(), h.total)
+        yield hist
+        pool = GaugeMetricFamily(f"{NS}_fs_pool_busy_threads", "file-system calls running, stuck ones included")
+        pool.add_metric([], float(self.fs_pool.occupancy))
+        yield pool
+        yield GaugeMetricFamily(f"{NS}_fs_pool_max_threads", "size of the file-system thread pool", value=float(self.fs_pool.max_threads))
+
+
+class Metrics:
+    """The registry with the engine collector and the RPC counters."""
+
+    def __init__(self, engine: Engine, fs_pool: FsPool) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(EngineCollector(engine, fs_pool))
+        self.rpc_requests = Counter(
+            f"{NS}_rpc_requests", "JSON-RPC calls by method and error code (0 = success)", ["method", "code"], registry=self.registry
+        )
+        self.rpc_latency = Histogram(
+            f"{NS}_rpc_latency_seconds",
+            "JSON-RPC call latency",
+            ["method"],
+            registry=self.registry,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
+
+    def observe_rpc(self, method: str, code: int, seconds: float) -> None:
+        known = method if method in _KNOWN_METHODS else "other"
+        self.rpc_requests.labels(known, str(code)).inc()
+        self.rpc_latency.labels(known).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+_KNOWN_METHODS = frozenset(
+    ["volume.acquire", "volume.release", "volume.statvfs", "disk.create", "disk.remove", "disk.grow", "disk.info", "status", "rpc.discover"]
+)
+
+
+class MetricsResource(Resource):
+    """``GET /metrics``, rendered on the reactor thread (the engine state is not thread-safe)."""
+
+    isLeaf = True
+
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__()
+        self.metrics = metrics
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")
+        return self.metrics.render()
+
+

@@ -1,0 +1,96 @@
+"""The JSON-RPC methods' schemas (``rpc_schema/``): loading, params validation, OpenRPC."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from . import __version__
+from .errors import InvalidParams
+
+SCHEMA_PACKAGE = "glusterd_mgr.rpc_schema"
+
+
+@dataclass(frozen=True)
+class MethodSchema:
+    name: str
+    summary: str
+    params: dict[str, Any]
+    result: dict[str, Any]
+    validator: Draft202012Validator
+
+    def check_params(self, params: Any) -> dict[str, Any]:
+        """The params as a dict, or InvalidParams naming the offending field."""
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise InvalidParams(f"{self.name} takes its params by name, as a JSON object")
+        error = best_match(self.validator.iter_errors(params))
+        if error is not None:
+            where = ".".join(str(p) for p in error.absolute_path)
+            if error.validator == "required" or not where:
+                raise InvalidParams(f"{self.name}: {error.message}", field=where or None)
+            raise InvalidParams(f"{self.name}: {where}: {error.message}", field=where)
+        return params
+
+
+def load() -> dict[str, MethodSchema]:
+    files = resources.files(SCHEMA_PACKAGE)
+    defs = json.loads(files.joinpath("defs.json").read_text())["$defs"]
+    methods = {}
+    for entry in sorted(files.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".json") or entry.name == "defs.json":
+            continue
+        doc = json.loads(entry.read_text())
+        params = {**doc["params"], "$defs": defs}
+        Draft202012Validator.check_schema(params)
+        methods[doc["name"]] = MethodSchema(
+            name=doc["name"],
+            summary=doc["summary"],
+            params=doc["params"],
+            result=doc["result"],
+            validator=Draft202012Validator(params),
+        )
+    return methods
+
+
+def _ref_to_components(node: Any) -> Any:
+    """Point ``#/$defs/x`` references at OpenRPC's ``#/components/schemas/x``."""
+    if isinstance(node, dict):
+        return {
+            k: (v.replace("#/$defs/", "#/components/schemas/") if k == "$ref" else _ref_to_components(v)) for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_ref_to_components(v) for v in node]
+    return node
+
+
+def openrpc(methods: dict[str, MethodSchema]) -> dict[str, Any]:
+    """An OpenRPC 1.2 document for ``rpc.discover``, built from the same files."""
+    defs = json.loads(resources.files(SCHEMA_PACKAGE).joinpath("defs.json").read_text())["$defs"]
+    out = []
+    for m in methods.values():
+        props = m.params.get("properties", {})
+        required = set(m.params.get("required", ()))
+        out.append(
+            {
+                "name": m.name,
+                "summary": m.summary,
+                "paramStructure": "by-name",
+                "params": [
+                    {"name": name, "required": name in required, "schema": _ref_to_components(schema)} for name, schema in props.items()
+                ],
+                "result": {"name": "result", "schema": _ref_to_components(m.result)},
+            }
+        )
+    return {
+        "openrpc": "1.2.6",
+        "info": {"title": "ganeti-gluster-mountd", "version": __version__},
+        "methods": out,
+        "components": {"schemas": _ref_to_components(defs)},
+    }

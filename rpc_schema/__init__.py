@@ -1,0 +1,1 @@
+"""JSON Schema of every JSON-RPC method (one file each) and their shared definitions."""

@@ -1,0 +1,262 @@
+"""The daemon as a real process, over its Unix socket, against the real Gluster server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import time
+import uuid
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from glusterd_mgr import errors
+from glusterd_mgr.mountinfo import parse, stack_at
+from glusterd_mgr.volume import VolumeSpec
+
+from . import glusterlab
+from .daemon_proc import DaemonProcess
+
+pytestmark = [pytest.mark.gluster, pytest.mark.timeout(240)]
+I1 = {"kind": "instance", "id": "11111111-aaaa.0"}
+I2 = {"kind": "instance", "id": "22222222-bbbb.0"}
+
+
+@pytest.fixture
+def daemon_root(gluster: glusterlab.GlusterServer, lab_base: str) -> Iterator[str]:
+    root = os.path.join(lab_base, "d-" + uuid.uuid4().hex[:8])
+    os.makedirs(root)
+    yield root
+    for path in sorted(glusterlab.mounts_under(root), key=len, reverse=True):
+        subprocess.run(["umount", "-l", path], check=False)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def daemon(daemon_root: str) -> Iterator[DaemonProcess]:
+    d = DaemonProcess(daemon_root).start()
+    yield d
+    d.kill()
+    print(f"--- daemon log (tail) ---\n{d.log()}")
+
+
+def glusterfs_stack(path: str) -> list[tuple[int, str]]:
+    with open("/proc/self/mountinfo") as f:
+        return [(r.mount_id, r.source) for r in stack_at(parse(f.read()), path) if r.is_glusterfs]
+
+
+def curl(*args: str) -> str:
+    return subprocess.run(["curl", "-sS", "--max-time", "5", *args], check=True, capture_output=True, text=True).stdout
+
+
+def raw_post(sock: str, body: bytes, content_length: int | None = None) -> tuple[int, Any]:
+    """A hand-made HTTP request, for bodies no client library would send."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(sock)
+        length = len(body) if content_length is None else content_length
+        s.sendall(b"POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n")
+        s.sendall(f"Content-Length: {length}\r\n\r\n".encode() + body)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, payload = data.partition(b"\r\n\r\n")
+    code = int(head.split()[1])
+    return code, json.loads(payload) if payload else None
+
+
+def metric(text: str, name: str, **labels: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.monotonic()
+    result = fn()
+    return result, time.monotonic() - start
+
+
+def test_every_method_over_the_socket(daemon: DaemonProcess, volume: VolumeSpec) -> None:
+    c = daemon.client()
+    vol = volume.to_json()
+    assert stat.S_IMODE(os.stat(daemon.socket).st_mode) == 0o600
+    acquired = c.acquire(vol, I1)
+    assert acquired == {"mountpoint": daemon.storage_dir, "holders": 1, "mounted_now": True}
+    assert len(glusterfs_stack(daemon.storage_dir)) == 1
+    assert c.acquire(vol, I1)["holders"] == 1
+    assert c.acquire(vol, I2) == {"mountpoint": daemon.storage_dir, "holders": 2, "mounted_now": False}
+    space = c.statvfs(vol)
+    st = os.statvfs(daemon.storage_dir)
+    assert space["storage_size"] == st.f_frsize * st.f_blocks // (1024 * 1024)
+    assert space["files"] == st.f_files
+    name = f"ganeti/{uuid.uuid4()}.0"
+    created = c.disk_create(vol, name, 8)
+    assert created == {"path": os.path.join(daemon.storage_dir, name), "size_bytes": 8 << 20}
+    assert os.path.getsize(created["path"]) == 8 << 20
+    with pytest.raises(errors.DiskExists):
+        c.disk_create(vol, name, 8)
+    assert c.disk_grow(vol, name, 2)["size_bytes"] == 10 << 20
+    assert os.path.getsize(created["path"]) == 10 << 20
+    info = c.disk_info(vol, name)
+    assert info["exists"] and info["size_bytes"] == 10 << 20 and info["uri"] == f"gluster://{volume.host}:24007/gv0/{name}"
+    with pytest.raises(errors.PathRefused):
+        c.disk_create(vol, "../../etc/evil", 1)
+    with pytest.raises(errors.NoSuchDisk):
+        c.disk_grow(vol, f"ganeti/{uuid.uuid4()}.9", 1)
+    assert c.disk_remove(vol, name) == {"removed": True}
+    assert not os.path.exists(created["path"])
+    assert c.disk_remove(vol, name) == {"removed": False}
+    status = c.status()
+    [mount] = status["mounts"]
+    assert mount["state"] == "mounted" and {h["id"] for h in mount["holders"]} == {I1["id"], I2["id"]}
+    assert c.release(vol, I1) == {"holders": 1, "known": True, "unmounted": False, "busy": False}
+    assert c.release(vol, {"kind": "job", "x": 1} if False else {"kind": "job", "id": "nobody"})["known"] is False
+    assert c.release(vol, I2) == {"holders": 0, "known": True, "unmounted": True, "busy": False}
+    assert glusterfs_stack(daemon.storage_dir) == []
+    with pytest.raises(errors.NotMounted):
+        c.statvfs(vol)
+    doc = c.call("rpc.discover")
+    assert doc["openrpc"].startswith("1.") and {m["name"] for m in doc["methods"]} >= {"volume.acquire", "disk.grow", "status"}
+
+
+def test_bad_input_gets_jsonrpc_errors(daemon: DaemonProcess, volume: VolumeSpec) -> None:
+    c = daemon.client()
+    with pytest.raises(errors.InvalidParams) as bad_port:
+        c.acquire({**volume.to_json(), "port": 70000}, I1)
+    assert bad_port.value.data.get("field") == "volume.port"
+    with pytest.raises(errors.InvalidParams) as bad_size:
+        c.disk_create(volume.to_json(), "ganeti/x.0", -5)
+    assert bad_size.value.data.get("field") == "size"
+    with pytest.raises(errors.InvalidParams):
+        c.acquire(volume.to_json(), {"kind": "vm", "id": "x"})
+    code, reply = raw_post(daemon.socket, b"{not json")
+    assert code == 200 and reply["error"]["code"] == -32700
+    code, reply = raw_post(daemon.socket, b"[]")
+    assert reply["error"]["code"] == -32600
+    code, reply = raw_post(daemon.socket, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "no.such"}).encode())
+    assert reply["error"]["code"] == -32601
+    code, reply = raw_post(daemon.socket, b'{"jsonrpc": "2.0", "method": "status"}')
+    assert code == 204 and reply is None, "a notification gets no reply"
+    batch = [{"jsonrpc": "2.0", "id": 1, "method": "status"}, {"jsonrpc": "2.0", "method": "status"}, {"jsonrpc": "1.0", "id": 3}]
+    code, reply = raw_post(daemon.socket, json.dumps(batch).encode())
+    assert [r["id"] for r in reply] == [1, 3] and reply[1]["error"]["code"] == -32600
+    code, reply = raw_post(daemon.socket, b"[" + b"1," * (2 * 1024 * 1024) + b"1]")
+    assert code == 200 and reply["error"]["code"] == -32600 and "larger" in reply["error"]["message"]
+    code, reply = raw_post(daemon.socket, b"[" * 100000 + b"]" * 100000)
+    assert code == 200 and reply["error"]["code"] in (-32700, -32600)
+    assert c.status()["version"], "the daemon still answers"
+
+
+def test_metrics_match_status_on_both_listeners(daemon: DaemonProcess, volume: VolumeSpec) -> None:
+    c = daemon.client()
+    c.acquire(volume.to_json(), I1)
+    c.acquire(volume.to_json(), I2)
+    [mount] = c.status()["mounts"]
+    for text in (
+        curl("--unix-socket", daemon.socket, "http://x/metrics"),
+        curl(f"http://127.0.0.1:{daemon.metrics_port}/metrics"),
+    ):
+        assert metric(text, "ganeti_gluster_holders", volume=volume.key) == len(mount["holders"]) == 2
+        assert metric(text, "ganeti_gluster_mount_state", volume=volume.key, state=mount["state"]) == 1.0
+        assert metric(text, "ganeti_gluster_mount_up", volume=volume.key) == 1.0
+        assert metric(text, "ganeti_gluster_mount_attempts_total", volume=volume.key) == 1.0
+        assert metric(text, "ganeti_gluster_rpc_requests_total", method="volume.acquire", code="0") == 2.0
+    # The TCP listener serves metrics only: no RPC there.
+    out = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-d", "{}", f"http://127.0.0.1:{daemon.metrics_port}/rpc"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.stdout == "404"
+    c.release(volume.to_json(), I1)
+    c.release(volume.to_json(), I2)
+
+
+def test_frozen_server_keeps_the_daemon_answering(daemon: DaemonProcess, gluster: glusterlab.GlusterServer, volume: VolumeSpec) -> None:
+    c = daemon.client(timeout=30)
+    vol = volume.to_json()
+    c.acquire(vol, I1)
+    name = f"ganeti/{uuid.uuid4()}.0"
+    c.disk_create(vol, name, 1)
+    gluster.freeze()
+    try:
+        for _ in range(3):
+            _, took = timed(c.status)
+            assert took < 1.0, f"status took {took:.2f} s with the server frozen"
+            text, took = timed(lambda: curl("--unix-socket", daemon.socket, "http://x/metrics"))
+            assert took < 1.0 and metric(text, "ganeti_gluster_holders", volume=volume.key) == 1.0
+            _, took = timed(lambda: curl(f"http://127.0.0.1:{daemon.metrics_port}/metrics"))
+            assert took < 1.0
+        result, took = timed(lambda: c.acquire(vol, I2))
+        assert took < 1.0 and result["holders"] == 2
+        with pytest.raises(errors.OperationTimeout):
+            c.disk_info(vol, name)
+        with pytest.raises(errors.OperationTimeout):
+            c.statvfs(vol)
+        glusterlab.poll("the probe to call the mount hung", lambda: c.status()["mounts"][0]["state"] == "hung", deadline=15)
+        _, took = timed(c.status)
+        assert took < 1.0
+    finally:
+        gluster.thaw()
+    glusterlab.poll("the mount to answer again", lambda: c.status()["mounts"][0]["state"] == "mounted", deadline=60)
+    assert c.disk_info(vol, name)["exists"] is True
+    assert c.disk_remove(vol, name)["removed"] is True
+    c.release(vol, I1)
+    c.release(vol, I2)
+
+
+def test_sigterm_then_start_keeps_holders_and_the_single_mount(daemon: DaemonProcess, volume: VolumeSpec) -> None:
+    c = daemon.client()
+    c.acquire(volume.to_json(), I1)
+    c.acquire(volume.to_json(), I2)
+    before = glusterfs_stack(daemon.storage_dir)
+    assert len(before) == 1
+    assert daemon.terminate() == 0
+    assert glusterfs_stack(daemon.storage_dir) == before, "SIGTERM must leave the mount in place"
+    daemon.start()
+    [mount] = daemon.client().status()["mounts"]
+    assert {h["id"] for h in mount["holders"]} == {I1["id"], I2["id"]}
+    assert mount["state"] == "mounted"
+    assert glusterfs_stack(daemon.storage_dir) == before, "same single mount, no remount"
+    text = curl("--unix-socket", daemon.socket, "http://x/metrics")
+    assert metric(text, "ganeti_gluster_mount_attempts_total", volume=volume.key) is None
+    daemon.client().release(volume.to_json(), I1)
+    assert daemon.client().release(volume.to_json(), I2)["unmounted"] is True
+
+
+def test_whitelist_change_applies_without_restart(daemon: DaemonProcess, volume: VolumeSpec) -> None:
+    c = daemon.client()
+    tmp = daemon.whitelist + ".new"
+    with open(tmp, "w") as f:
+        f.write("/srv/somewhere-else\n")
+    os.rename(tmp, daemon.whitelist)  # as Ganeti writes it: a new file renamed into place
+    glusterlab.poll("the daemon to refuse the storage dir", lambda: _refused(c, volume), deadline=10)
+    with open(tmp, "w") as f:
+        f.write(f"# back\n{daemon.root}\n")
+    os.rename(tmp, daemon.whitelist)
+    glusterlab.poll("the daemon to accept the storage dir again", lambda: not _refused(c, volume), deadline=10)
+    assert glusterfs_stack(daemon.storage_dir) == []
+
+
+def _refused(c: Any, volume: VolumeSpec) -> bool:
+    """Whether a first holder (which must mount) is refused; a granted one is released again."""
+    try:
+        c.acquire(volume.to_json(), I1)
+    except errors.PathRefused as e:
+        assert "file-storage-paths" in e.message
+        return True
+    assert c.release(volume.to_json(), I1)["unmounted"] is True
+    return False
+
+
+def test_second_daemon_on_the_same_socket_refuses_to_start(daemon: DaemonProcess) -> None:
+    twin = subprocess.run(daemon.argv(), capture_output=True, text=True, timeout=30)
+    assert twin.returncode != 0 and "already listening" in twin.stderr
+    assert daemon.client().status()["version"]
