@@ -22,7 +22,8 @@ import http.client
 import itertools
 import json
 import socket
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import ERRORS_BY_CODE, MountdError, OperationTimeout
 
@@ -46,7 +47,7 @@ class RpcError(MountdError):
     def __init__(self, message: str, code: int = MountdError.code, **data: Any) -> None:
         super().__init__(message, **data)
         # ``code`` is a class constant on every other MountdError; here it varies per instance.
-        setattr(self, "code", code)
+        self.code = code
 
 
 class DaemonNotRunning(MountdError):
@@ -241,4 +242,4 @@ class Client:
         return body.decode("utf-8", "replace")
 
 
-__all__ = ["Client", "DaemonNotRunning", "RpcError", "DEFAULT_SOCKET", "DEFAULT_TIMEOUT"]
+__all__ = ["DEFAULT_SOCKET", "DEFAULT_TIMEOUT", "Client", "DaemonNotRunning", "RpcError"]

@@ -19,7 +19,8 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Callable, Sequence, TextIO
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
 
 from .client import DEFAULT_SOCKET, DEFAULT_TIMEOUT, Client, DaemonNotRunning
 from .errors import MountdError

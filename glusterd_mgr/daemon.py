@@ -7,16 +7,17 @@ import os
 import socket
 import sys
 import tomllib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from twisted.internet import task
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import (
     FilteringLogObserver,
+    Logger,
     LogLevel,
     LogLevelFilterPredicate,
-    Logger,
     formatEvent,
     globalLogBeginner,
 )
@@ -31,7 +32,8 @@ from .metrics import Metrics, MetricsResource
 from .mounts import UnmountMode
 from .node import Node, NodeOptions
 from .rpc import CappedRequest, Dispatcher, JsonRpcResource, RpcStats
-from .schema import load as load_schemas, openrpc
+from .schema import load as load_schemas
+from .schema import openrpc
 from .volume import VolumeSpec
 from .volumes import Engine, EngineConfig
 

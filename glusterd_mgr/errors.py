@@ -28,46 +28,64 @@ class MountdError(Exception):
 
 
 class InvalidParams(MountdError):
+    """Params that do not match the method's schema (the `field` names which)."""
+
     code = -32602
     name = "invalid-params"
 
 
 class MountFailed(MountdError):
+    """The volume could not be mounted; the message carries the diagnosis."""
+
     code = -32001
     name = "mount-failed"
 
 
 class NotMounted(MountdError):
+    """The volume is not mounted on this node (statvfs never mounts)."""
+
     code = -32002
     name = "not-mounted"
 
 
 class PathRefused(MountdError):
+    """A disk path or mount directory that policy refuses."""
+
     code = -32003
     name = "path-refused"
 
 
 class DiskExists(MountdError):
+    """disk.create on a name that exists: nothing is overwritten."""
+
     code = -32004
     name = "disk-exists"
 
 
 class NoSuchDisk(MountdError):
+    """The disk does not exist."""
+
     code = -32005
     name = "no-such-disk"
 
 
 class VolumeConflict(MountdError):
+    """Something else is mounted, or held, on the mountpoint."""
+
     code = -32006
     name = "volume-conflict"
 
 
 class OperationTimeout(MountdError):
+    """The volume or a helper did not answer in time (frozen server?)."""
+
     code = -32007
     name = "timeout"
 
 
 class StorageError(MountdError):
+    """The file system said no: ENOSPC, EIO, EROFS, ...; `errno` names it."""
+
     code = -32008
     name = "storage-error"
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from .errors import InvalidParams
 from .volume import VolumeSpec
@@ -30,7 +31,7 @@ class Holder:
             raise InvalidParams("holder id contains control or non-printable characters", field="holder.id")
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> "Holder":
+    def from_json(cls, obj: Mapping[str, Any]) -> Holder:
         return cls(kind=obj.get("kind", ""), id=obj.get("id", ""))
 
     def to_json(self) -> dict[str, str]:

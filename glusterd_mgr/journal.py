@@ -19,8 +19,9 @@ import json
 import os
 import queue
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorFromThreads
@@ -138,7 +139,7 @@ class JournalFile:
     _fd: int = -1
 
     @classmethod
-    def open(cls, path: str, boot_id: str) -> tuple["JournalFile", list[tuple[VolumeSpec, Holder]]]:
+    def open(cls, path: str, boot_id: str) -> tuple[JournalFile, list[tuple[VolumeSpec, Holder]]]:
         """Load the journal, drop the holders of an earlier boot, and compact.
 
         Returns the journal and the holders dropped because the node rebooted.

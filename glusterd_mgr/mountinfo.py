@@ -7,8 +7,8 @@ The kernel escapes space, tab, newline and backslash in paths as ``\\ooo``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 DELETED_SUFFIX = " (deleted)"
 _ESCAPED = {" ": "\\040", "\t": "\\011", "\n": "\\012", "\\": "\\134"}

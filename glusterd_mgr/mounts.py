@@ -10,8 +10,8 @@ from __future__ import annotations
 import enum
 import posixpath
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from .mountinfo import MountRecord
 from .volume import VolumeSpec

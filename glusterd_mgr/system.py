@@ -11,15 +11,17 @@ from __future__ import annotations
 import os
 import signal
 import socket
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import psutil
 from twisted.internet import error as twisted_error
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.endpoints import HostnameEndpoint
-from twisted.internet.interfaces import IReactorCore, IReactorProcess, IReactorTime
-from twisted.internet.protocol import Factory, Protocol as TwistedProtocol, ProcessProtocol
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import Factory, ProcessProtocol
+from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool

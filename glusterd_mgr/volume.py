@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import InvalidParams
 
@@ -54,7 +55,7 @@ class VolumeSpec:
             )
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> "VolumeSpec":
+    def from_json(cls, obj: Mapping[str, Any]) -> VolumeSpec:
         return cls(host=obj.get("host", ""), port=obj.get("port", DEFAULT_PORT), volume=obj.get("volume", DEFAULT_VOLUME))
 
     def to_json(self) -> dict[str, Any]:

@@ -16,15 +16,16 @@ from __future__ import annotations
 import errno
 import os
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Awaitable, Callable, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from twisted.internet.defer import Deferred, DeferredLock
 from twisted.logger import Logger
 
 from . import disks, mounts
-from .errors import MountFailed, MountdError, NotMounted, OperationTimeout, VolumeConflict
+from .errors import MountdError, MountFailed, NotMounted, OperationTimeout, VolumeConflict
 from .holders import Holder, HolderTable
 from .journal import Change
 from .mountinfo import MountRecord, stack_at
@@ -268,6 +269,7 @@ class Engine:
             argv = mounts.mount_argv(spec, mountpoint, log_file, self.config.backup_servers)
             result = await self.system.run(argv, mountpoint, self.config.mount_timeout)
             ours = await self._ours_in(spec, self._stack(mountpoint))
+            note = ""
             if ours:
                 probe = await self._probe(vs, self.config.probe_timeout)
                 if probe is Probe.OK:
@@ -277,22 +279,22 @@ class Engine:
                     return
                 # Leave no half-made mount behind.
                 await self.system.run(mounts.umount_argv(mountpoint, UnmountMode.LAZY), "/", self.config.mount_timeout)
-                raise MountFailed(
-                    f"mounting {spec.key} on {mountpoint} made a mount that does not answer ({probe.value}); detached it"
-                )
+                note = f"the mount it made did not answer ({probe.value}) and was detached"
             log_text = await self.system.fs("log", partial(_read_from, log_file, log_start), 5.0)
-            raise MountFailed(await self._diagnose(spec, mountpoint, argv, result, log_text), log_file=log_file)
+            raise MountFailed(await self._diagnose(spec, mountpoint, argv, result, log_text, note), log_file=log_file)
         except MountdError as e:
             self.counters.mount_failures[spec.key] += 1
             vs.phase, vs.last_error = FAILED, e.message
             raise
 
-    async def _diagnose(self, spec: VolumeSpec, mountpoint: str, argv: list[str], result: ProcessResult, log_text: str) -> str:
+    async def _diagnose(
+        self, spec: VolumeSpec, mountpoint: str, argv: list[str], result: ProcessResult, log_text: str, note: str
+    ) -> str:
         """A cause a person can act on, from the client log, the file system and a TCP probe."""
         head = f"mounting {spec.key} on {mountpoint} failed"
         if result.timed_out:
             head += f" (mount.glusterfs did not finish within {self.config.mount_timeout:g} s and was killed)"
-        causes: list[str] = []
+        causes: list[str] = [note] if note else []
 
         def confusing() -> list[str]:
             return [p for p in mounts.confusing_paths(spec, argv[4]) if os.path.lexists(os.path.join(mountpoint, p))]
@@ -505,4 +507,4 @@ def _read_from(path: str, offset: int) -> str:
         return ""
 
 
-__all__ = ["Engine", "EngineConfig", "VolumeState", "PHASES"]
+__all__ = ["PHASES", "Engine", "EngineConfig", "VolumeState"]

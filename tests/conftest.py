@@ -7,7 +7,8 @@ import os
 import shutil
 import subprocess
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from twisted.logger import globalLogPublisher

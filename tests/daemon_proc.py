@@ -68,7 +68,7 @@ class DaemonProcess:
             *self.extra,
         ]  # fmt: skip
 
-    def start(self) -> "DaemonProcess":
+    def start(self) -> DaemonProcess:
         os.makedirs(os.path.dirname(self.whitelist), exist_ok=True)
         if not os.path.exists(self.whitelist):
             with open(self.whitelist, "w") as f:

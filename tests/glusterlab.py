@@ -15,8 +15,9 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import psutil
 
@@ -59,7 +60,7 @@ def mounts_under(base: str) -> list[str]:
         return [r.path for r in parse(f.read()) if r.path == base or r.path.startswith(base + "/")]
 
 
-def cleanup_leftovers(base: str = DEFAULT_BASE) -> None:
+def cleanup_leftovers(base: str = DEFAULT_BASE, prefix: str = PREFIX) -> None:
     """Remove what any earlier run left: processes, mounts, namespaces, links, files."""
     for path in sorted(mounts_under(base), key=len, reverse=True):
         sh("umount", "-l", path, check=False)
@@ -72,11 +73,11 @@ def cleanup_leftovers(base: str = DEFAULT_BASE) -> None:
     psutil.wait_procs(lab_processes(base), timeout=10)
     for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
         name = line.split()[0] if line.split() else ""
-        if name.startswith(PREFIX):
+        if name.startswith(prefix):
             sh("ip", "netns", "del", name, check=False)
     for line in sh("ip", "-o", "link", "show", check=False).stdout.splitlines():
         ifname = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
-        if ifname.startswith(PREFIX):
+        if ifname.startswith(prefix):
             sh("ip", "link", "del", ifname, check=False)
     shutil.rmtree(base, ignore_errors=True)
 
@@ -87,19 +88,20 @@ class GlusterServer:
 
     base: str = DEFAULT_BASE
     index: int = 1
+    prefix: str = PREFIX
     volumes: list[str] = field(default_factory=list)
 
     @property
     def netns(self) -> str:
-        return f"{PREFIX}{self.index}"
+        return f"{self.prefix}{self.index}"
 
     @property
     def host_if(self) -> str:
-        return f"{PREFIX}{self.index}h"
+        return f"{self.prefix}{self.index}h"
 
     @property
     def ns_if(self) -> str:
-        return f"{PREFIX}{self.index}n"
+        return f"{self.prefix}{self.index}n"
 
     @property
     def host_ip(self) -> str:
@@ -119,7 +121,7 @@ class GlusterServer:
         with open(os.path.join(self.dir, "glusterd.pid")) as f:
             return int(f.read().strip())
 
-    def start(self) -> "GlusterServer":
+    def start(self) -> GlusterServer:
         for sub in ("lib", "log", "bricks"):
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
         sh("ip", "netns", "add", self.netns)

@@ -10,7 +10,8 @@ import stat
 import subprocess
 import time
 import uuid
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 

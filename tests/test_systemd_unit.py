@@ -1,0 +1,43 @@
+"""The unit file: verified by systemd where systemd-analyze exists, and the settings the design needs."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+UNIT = Path(__file__).resolve().parent.parent / "systemd" / "ganeti-gluster-mountd.service"
+
+
+def unit() -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser(strict=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(UNIT)
+    return parser
+
+
+def test_unit_keeps_fuse_clients_and_host_mounts() -> None:
+    service = unit()["Service"]
+    assert service["Type"] == "notify"
+    assert service["Restart"] == "on-failure"
+    assert service["KillMode"] == "process", "a stop must not kill the FUSE clients of live mounts"
+    for key in ("PrivateMounts", "PrivateTmp", "ProtectSystem", "ProtectHome", "MountFlags"):
+        assert key not in service, f"{key} would hide the mounts from the hypervisor"
+
+
+def test_systemd_analyze_verify(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    daemon = shutil.which("ganeti-gluster-mountd")
+    if analyze is None or daemon is None:
+        pytest.skip("systemd-analyze or the installed daemon is missing")
+    # Point ExecStart at where pip put the daemon on this machine.
+    text = UNIT.read_text().replace("/usr/local/bin/ganeti-gluster-mountd", os.path.realpath(daemon))
+    copy = tmp_path / UNIT.name
+    copy.write_text(text)
+    result = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True)
+    problems = [line for line in result.stderr.splitlines() if UNIT.name in line]
+    assert result.returncode == 0 and not problems, result.stderr
