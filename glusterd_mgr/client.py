@@ -224,6 +224,10 @@ class Client:
     def disk_info(self, volume: Mapping[str, Any], path: str) -> Any:
         return self.call("disk.info", {"volume": dict(volume), "path": path})
 
+    def disk_rename(self, volume: Mapping[str, Any], path: str, new_path: str) -> Any:
+        """Move the disk ``path`` to ``new_path`` in the same folder; never over an existing disk."""
+        return self.call("disk.rename", {"volume": dict(volume), "path": path, "new_path": new_path})
+
     def status(self) -> dict[str, Any]:
         """``{"version": str, "mounts": [...]}``, one entry per volume the daemon tracks."""
         result = self.call("status")

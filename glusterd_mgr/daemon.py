@@ -155,6 +155,7 @@ def handlers(engine: Engine, discover: dict[str, Any]) -> dict[str, Callable[[di
         "disk.remove": lambda p: engine.disk_remove(vol(p), p["path"]),
         "disk.grow": lambda p: engine.disk_grow(vol(p), p["path"], p["amount"], p.get("dryrun", False), p.get("backingstore", True)),
         "disk.info": lambda p: engine.disk_info(vol(p), p["path"]),
+        "disk.rename": lambda p: engine.disk_rename(vol(p), p["path"], p["new_path"]),
         "status": status,
         "rpc.discover": discover_doc,
     }

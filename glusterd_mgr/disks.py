@@ -167,6 +167,33 @@ def grow(root: str, disk: DiskPath, amount_mib: int, dryrun: bool = False, backi
     return {"size_bytes": new_size, "changed": True}
 
 
+def rename(root: str, disk: DiskPath, new: DiskPath) -> dict[str, Any]:
+    """Move a disk to a new name in the same folder, never over an existing disk.
+
+    A hard link to the new name then an unlink of the old: ``link`` fails if the
+    new name exists, where ``rename`` would silently replace it.
+    """
+    if new.folder != disk.folder:
+        raise PathRefused(f"cannot move {disk.relative} to another folder ({new.relative})")
+    with _folder(root, disk, create=False) as dfd:
+        if _regular(dfd, disk) is None:
+            raise NoSuchDisk(f"no disk {disk.relative}")
+        if _regular(dfd, new) is not None:
+            raise DiskExists(f"disk {new.relative} already exists; nothing was renamed")
+        try:
+            os.link(disk.name, new.name, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
+        except FileExistsError:
+            raise DiskExists(f"disk {new.relative} already exists; nothing was renamed") from None
+        except OSError as e:
+            raise storage_error("rename", disk.relative, e) from None
+        try:
+            os.unlink(disk.name, dir_fd=dfd)
+        except OSError as e:
+            _unlink_quietly(dfd, new.name)
+            raise storage_error("rename", disk.relative, e) from None
+    return {"path": os.path.join(root, new.relative), "renamed": True}
+
+
 def info(root: str, disk: DiskPath) -> dict[str, Any]:
     try:
         with _folder(root, disk, create=False) as dfd:

@@ -91,7 +91,7 @@ class Metrics:
 
 
 _KNOWN_METHODS = frozenset(
-    ["volume.acquire", "volume.release", "volume.statvfs", "disk.create", "disk.remove", "disk.grow", "disk.info", "status", "rpc.discover"]
+    ["volume.acquire", "volume.release", "volume.statvfs", "disk.create", "disk.remove", "disk.grow", "disk.info", "disk.rename", "status", "rpc.discover"]
 )
 
 

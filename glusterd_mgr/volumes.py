@@ -402,28 +402,38 @@ class Engine:
                 del vs.jobs[job]
             await self._release_if_idle(vs)
 
-    async def _disk_call(self, spec: VolumeSpec, path: str, what: str, fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
-        disk = check_disk_path(path, self.config.disk_folder)
-        lock = self._disk_locks.setdefault((spec, disk.relative), DeferredLock())
-        await lock.acquire()
+    async def _disk_call(
+        self, spec: VolumeSpec, paths: list[str], what: str, fn: Callable[..., dict[str, Any]], *args: Any
+    ) -> dict[str, Any]:
+        """Run a disk operation with the disks' locks held (in sorted order: two-disk calls cannot deadlock)."""
+        checked = [check_disk_path(p, self.config.disk_folder) for p in paths]
+        keys = sorted({(spec, d.relative) for d in checked}, key=lambda k: k[1])
+        locks = [self._disk_locks.setdefault(k, DeferredLock()) for k in keys]
+        for lock in locks:
+            await lock.acquire()
         try:
-            return await self._with_mount(spec, f"{what}:{disk.relative}", lambda root: fn(root, disk, *args))
+            label = f"{what}:{checked[0].relative}"
+            return await self._with_mount(spec, label, lambda root: fn(root, *checked, *args))
         finally:
-            lock.release()
-            if not lock.locked and not lock.waiting:
-                self._disk_locks.pop((spec, disk.relative), None)
+            for key, lock in zip(keys, locks):
+                lock.release()
+                if not lock.locked and not lock.waiting:
+                    self._disk_locks.pop(key, None)
 
     async def disk_create(self, spec: VolumeSpec, path: str, size: int, preallocate: bool = False) -> dict[str, Any]:
-        return await self._disk_call(spec, path, "create", disks.create, size, preallocate)
+        return await self._disk_call(spec, [path], "create", disks.create, size, preallocate)
 
     async def disk_remove(self, spec: VolumeSpec, path: str) -> dict[str, Any]:
-        return await self._disk_call(spec, path, "remove", disks.remove)
+        return await self._disk_call(spec, [path], "remove", disks.remove)
 
     async def disk_grow(self, spec: VolumeSpec, path: str, amount: int, dryrun: bool = False, backingstore: bool = True) -> dict[str, Any]:
-        return await self._disk_call(spec, path, "grow", disks.grow, amount, dryrun, backingstore)
+        return await self._disk_call(spec, [path], "grow", disks.grow, amount, dryrun, backingstore)
+
+    async def disk_rename(self, spec: VolumeSpec, path: str, new_path: str) -> dict[str, Any]:
+        return await self._disk_call(spec, [path, new_path], "rename", disks.rename)
 
     async def disk_info(self, spec: VolumeSpec, path: str) -> dict[str, Any]:
-        result = await self._disk_call(spec, path, "info", disks.info)
+        result = await self._disk_call(spec, [path], "info", disks.info)
         return {**result, "uri": spec.uri(path)}
 
     async def statvfs(self, spec: VolumeSpec) -> dict[str, Any]:

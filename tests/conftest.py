@@ -52,7 +52,7 @@ def _gluster_available() -> str | None:
 
 @pytest.fixture(scope="session")
 def lab_base() -> str:
-    return os.environ.get("GGMT_BASE", glusterlab.DEFAULT_BASE)
+    return glusterlab.DEFAULT_BASE
 
 
 @pytest.fixture(scope="session")

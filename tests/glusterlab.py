@@ -21,8 +21,9 @@ from typing import TypeVar
 
 import psutil
 
-PREFIX = "ggmt"
-DEFAULT_BASE = "/tmp/ggmt-lab"
+# Several runs can share a machine when each has its own prefix, base and subnet.
+PREFIX = os.environ.get("GGMT_PREFIX", "ggmt")
+DEFAULT_BASE = os.environ.get("GGMT_BASE", f"/tmp/{PREFIX}-lab")
 SUBNET = os.environ.get("GGMT_SUBNET", "10.231.7")
 T = TypeVar("T")
 

@@ -325,3 +325,26 @@ async def test_mount_failure_diagnosis(nodes: NodeFactory, gluster: glusterlab.G
         await node.engine.acquire(VolumeSpec(volume.host, 24007, "gv-stopped"), I1)
     assert kernel_stack(nodes.storage_dir) == [], "a failed mount leaves nothing behind"
     assert all(v["holders"] == [] for v in node.engine.status())
+
+
+@pytest_twisted.ensureDeferred
+async def test_rename_never_overwrites(nodes: NodeFactory, volume: VolumeSpec) -> None:
+    node = nodes.node()
+    await node.start()
+    engine = node.engine
+    a, b, c = disk_name(), disk_name(), disk_name()
+    await engine.disk_create(volume, a, 1)
+    await engine.disk_create(volume, b, 2)
+    with pytest.raises(errors.DiskExists):
+        await engine.disk_rename(volume, a, b)
+    assert (await engine.disk_info(volume, b))["size_bytes"] == 2 * MIB, "the existing disk is untouched"
+    moved = await engine.disk_rename(volume, a, c)
+    assert moved == {"path": os.path.join(nodes.storage_dir, c), "renamed": True}
+    assert (await engine.disk_info(volume, a))["exists"] is False
+    assert (await engine.disk_info(volume, c))["size_bytes"] == 1 * MIB
+    with pytest.raises(errors.NoSuchDisk):
+        await engine.disk_rename(volume, a, disk_name())
+    with pytest.raises(errors.PathRefused):
+        await engine.disk_rename(volume, c, "elsewhere/x")
+    for name in (b, c):
+        await engine.disk_remove(volume, name)

@@ -137,8 +137,8 @@ def test_random_acquire_release_sequences(ops: list[tuple[bool, VolumeSpec, Hold
             assert table.remove(spec, holder) is present
             model.get(spec, set()).discard(holder)
         check_against(table, model)
-        for spec, mountpoint, _ in table.entries():
-            assert mountpoint == last_mountpoint[spec]
+        for live_spec, live_mountpoint, _ in table.entries():
+            assert live_mountpoint == last_mountpoint[live_spec]
 
 
 class HolderTableMachine(RuleBasedStateMachine):

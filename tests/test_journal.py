@@ -72,7 +72,7 @@ def test_encode_acquire_and_release() -> None:
 
 
 def test_encoding_is_one_line_whatever_the_text() -> None:
-    odd = Change("acquire", GV0, Holder("job", "ünï ✓ \"quoted\" \\ back"), "/srv/new\nline\u2028x")
+    odd = Change("acquire", GV0, Holder("job", 'ünï ✓ "quoted" \\ back'), "/srv/new\nline\u2028x")
     data = odd.encode()
     assert data.endswith(b"\n") and data.count(b"\n") == 1
     assert list(replay(encode_header(BOOT) + data).table.entries()) == [(GV0, "/srv/new\nline\u2028x", odd.holder)]

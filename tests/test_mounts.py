@@ -73,9 +73,7 @@ def always(r: MountRecord) -> bool:
         ([OURS, NFS_SAME_SOURCE], by_source, None, Decision(Action.CONFLICT, NFS_SAME_SOURCE)),
     ],
 )
-def test_decide(
-    stack: list[MountRecord], is_ours: Callable[[MountRecord], bool], probe: Probe | None, want: Decision
-) -> None:
+def test_decide(stack: list[MountRecord], is_ours: Callable[[MountRecord], bool], probe: Probe | None, want: Decision) -> None:
     assert decide(SPEC, stack, is_ours, probe) == want
 
 
@@ -167,33 +165,33 @@ MISSING_VOLUME_LOG = """\
 [2024-05-02 10:11:12.360000 +0000] E [glusterfsd-mgmt.c:2138:mgmt_getspec_cbk] 0-glusterfs: failed to get the 'volume file' from server
 [2024-05-02 10:11:12.360100 +0000] E [glusterfsd-mgmt.c:2371:mgmt_getspec_cbk] 0-mgmt: failed to fetch volume file (key:/nosuch)
 [2024-05-02 10:11:12.360500 +0000] W [glusterfsd.c:1427:cleanup_and_exit] (-->/lib/x86_64-linux-gnu/libgfrpc.so.0(+0xf3b1) [0x7f] -->/usr/sbin/glusterfs(mgmt_getspec_cbk+0x5e8) [0x55] -->/usr/sbin/glusterfs(cleanup_and_exit+0x54) [0x55] ) 0-: received signum (0), shutting down
-"""
+"""  # noqa: E501
 
 BRICKS_DOWN_LOG = """\
 [2024-05-02 10:20:00.000000 +0000] I [MSGID: 114020] [client.c:2336:notify] 0-gv1-client-0: parent translators are ready, attempting connect on transport []
 [2024-05-02 10:20:00.010000 +0000] E [MSGID: 114058] [client-handshake.c:1193:client_query_portmap_cbk] 0-gv1-client-0: failed to get the port number for remote subvolume. Please run gluster volume status on server to see if brick process is running []
 [2024-05-02 10:20:00.010100 +0000] I [MSGID: 114018] [client.c:2242:client_rpc_notify] 0-gv1-client-0: disconnected from client, process will keep trying to connect glusterd until brick's port is available [{conn-name=gv1-client-0}]
-"""
+"""  # noqa: E501
 
 DNS_LOG = """\
 [2024-05-02 10:30:00.000000 +0000] E [MSGID: 101075] [common-utils.c:520:gf_resolve_ip6] 0-resolver: error in getaddrinfo [{family=2}, {ret=Name or service not known}]
 [2024-05-02 10:30:00.000100 +0000] E [name.c:265:af_inet_client_get_remote_sockaddr] 0-glusterfs: DNS resolution failed on host nosuchhost
-"""
+"""  # noqa: E501
 
 REFUSED_LOG = """\
 [2024-05-02 10:40:00.000000 +0000] E [socket.c:3531:socket_connect_finish] 0-glusterfs: connection to 10.0.0.2:24007 failed (Connection refused); disconnecting socket
 [2024-05-02 10:40:00.000100 +0000] I [glusterfsd-mgmt.c:2762:mgmt_rpc_notify] 0-glusterfsd-mgmt: Exhausted all volfile servers
-"""
+"""  # noqa: E501
 
 UNREACHABLE_LOG = """\
 [2024-05-02 10:50:00.000000 +0000] E [socket.c:3625:socket_connect] 0-gv1-client-0: connection attempt on 10.0.0.9:49152 failed, (No route to host)
-"""
+"""  # noqa: E501
 
 HEALTHY_LOG = """\
 [2024-05-02 11:00:00.000000 +0000] I [MSGID: 100030] [glusterfsd.c:2683:main] 0-/usr/sbin/glusterfs: Started running version [{arg=/usr/sbin/glusterfs}, {version=10.3}]
 [2024-05-02 11:00:00.100000 +0000] I [MSGID: 114046] [client-handshake.c:857:client_setvolume_cbk] 0-gv1-client-0: Connected, attached to remote volume [{conn-name=gv1-client-0}, {remote_subvol=/bricks/gv1}]
 [2024-05-02 11:00:00.200000 +0000] I [fuse-bridge.c:5296:fuse_init] 0-glusterfs-fuse: FUSE inited with protocol versions: glusterfs 7.24 kernel 7.37
-"""
+"""  # noqa: E501
 
 
 @pytest.mark.parametrize(
@@ -204,7 +202,10 @@ HEALTHY_LOG = """\
             "E [glusterfsd-mgmt.c:2371:mgmt_getspec_cbk] 0-mgmt: failed to fetch volume file (key:/nosuch)",
             "volume 'gv1' does not exist on 10.0.0.2:24007",
         ),
-        ("E [glusterd-handshake.c:1200:server_getspec] 0-glusterd: Volume nosuch does not exist", "volume 'gv1' does not exist on 10.0.0.2:24007"),
+        (
+            "E [glusterd-handshake.c:1200:server_getspec] 0-glusterd: Volume nosuch does not exist",
+            "volume 'gv1' does not exist on 10.0.0.2:24007",
+        ),
         (
             BRICKS_DOWN_LOG,
             "volume 'gv1' is not started, or its bricks are down (run 'gluster volume status gv1' on 10.0.0.2)",
@@ -212,7 +213,10 @@ HEALTHY_LOG = """\
         (DNS_LOG, "the host name '10.0.0.2' does not resolve"),
         (REFUSED_LOG, "10.0.0.2:24007 refused the connection (is glusterd running?)"),
         (UNREACHABLE_LOG, "the client could not reach the volume's bricks"),
-        ("W [fuse-bridge.c:1000:fuse_err_cbk] 0-glusterfs-fuse: 12: STAT() / => -1 (Transport endpoint is not connected)", "the client could not reach the volume's bricks"),
+        (
+            "W [fuse-bridge.c:1000:fuse_err_cbk] 0-glusterfs-fuse: 12: STAT() / => -1 (Transport endpoint is not connected)",
+            "the client could not reach the volume's bricks",
+        ),
         (HEALTHY_LOG, None),
         ("", None),
     ],

@@ -97,9 +97,7 @@ NONE: frozenset[str] = frozenset()
         (VolumeSpec("gs1", volume="gv0"), "gs1:/gv0/gv0", NONE, NONE, False),
     ],
 )
-def test_same_volume(
-    spec: VolumeSpec, source: str, spec_addresses: frozenset[str], source_addresses: frozenset[str], same: bool
-) -> None:
+def test_same_volume(spec: VolumeSpec, source: str, spec_addresses: frozenset[str], source_addresses: frozenset[str], same: bool) -> None:
     parsed = parse_source(source)
     assert parsed is not None
     assert same_volume(spec, parsed, spec_addresses, source_addresses) is same
@@ -174,7 +172,11 @@ def test_volume_spec_refuses(kwargs: dict[str, Any], field: str) -> None:
 )
 def test_volume_spec_accepts(kwargs: dict[str, Any]) -> None:
     spec = VolumeSpec(**kwargs)
-    assert spec.to_json() == {"host": kwargs["host"], "port": kwargs.get("port", DEFAULT_PORT), "volume": kwargs.get("volume", DEFAULT_VOLUME)}
+    assert spec.to_json() == {
+        "host": kwargs["host"],
+        "port": kwargs.get("port", DEFAULT_PORT),
+        "volume": kwargs.get("volume", DEFAULT_VOLUME),
+    }
     assert VolumeSpec.from_json(spec.to_json()) == spec
 
 
@@ -222,9 +224,7 @@ def test_key_tells_this_node_from_its_address() -> None:
     assert VolumeSpec("").key != VolumeSpec(LOCAL_HOST).key
 
 
-@pytest.mark.parametrize(
-    "host, v6", [("fe80::1", True), ("::1", True), ("10.0.0.2", False), ("gs1", False), ("", False), ("a:b", False)]
-)
+@pytest.mark.parametrize("host, v6", [("fe80::1", True), ("::1", True), ("10.0.0.2", False), ("gs1", False), ("", False), ("a:b", False)])
 def test_is_ipv6(host: str, v6: bool) -> None:
     assert is_ipv6(host) is v6
 
