@@ -209,7 +209,7 @@ class RealSystem:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def read_mountinfo(self) -> list[mountinfo.MountRecord]:
-        with open(self.mountinfo_path, encoding="utf-8", errors="surrogateescape") as f:
+        with open(self.mountinfo_path, encoding="utf-8", errors="surrogateescape", newline="") as f:
             return mountinfo.parse(f.read())
 
     def run(self, argv: Sequence[str], cwd: str, timeout: float) -> Deferred[ProcessResult]:
