@@ -195,6 +195,7 @@ class ConfigWatcher:
                 self.notifier.watch(FilePath(folder), mask, callbacks=[self._changed])
             else:
                 log.warn("cannot watch {folder} (missing): changes there need a restart", folder=folder)
+        self.reload()  # whatever changed between the first read and the watch
 
     def _changed(self, _watch: Any, path: FilePath[bytes], _mask: int) -> None:
         if os.fsdecode(path.basename()) in self.names:
@@ -257,6 +258,8 @@ class Daemon:
         schemas = load_schemas()
         dispatcher = Dispatcher(schemas, handlers(engine, openrpc(schemas)), self.reactor, RpcStats(metrics.observe_rpc))
         self.rpc = JsonRpcResource(dispatcher)
+        # Watch the configuration before anything can be asked of us, so no change is missed.
+        self.watcher = ConfigWatcher(self.reactor, s, engine)
         await self.node.start()
         root = Resource()
         root.putChild(b"rpc", self.rpc)
@@ -281,7 +284,6 @@ class Daemon:
             metrics_site = QuietSite(metrics_root)
             metrics_site.displayTracebacks = False
             self.ports.append(self.reactor.listenTCP(s.metrics_port, metrics_site, interface=s.metrics_address))
-        self.watcher = ConfigWatcher(self.reactor, s, engine)
         self._start_watchdog()
         sd_notify("READY=1\nSTATUS=serving on " + s.socket)
         log.info(

@@ -106,3 +106,27 @@ def stack_at(records: Iterable[MountRecord], path: str) -> list[MountRecord]:
 
 def count_at(records: Sequence[MountRecord], path: str) -> int:
     return len(stack_at(records, path))
+
+
+def stack_in(text: str, path: str) -> list[MountRecord]:
+    """``stack_at(parse(text), path)``, parsing only the lines that can match.
+
+    The escaped path is searched for in the whole text (at C speed), so a
+    lookup costs little more than reading the table even with thousands of
+    mounts on the node.
+    """
+    found: dict[int, MountRecord] = {}
+    for candidate in (path, path + DELETED_SUFFIX):
+        needle = f" {escape(candidate)} "
+        start = text.find(needle)
+        while start >= 0:
+            line_start = text.rfind("\n", 0, start) + 1
+            line_end = text.find("\n", start)
+            if line_end < 0:
+                line_end = len(text)
+            if line_start not in found:
+                record = parse_line(text[line_start:line_end])
+                if record.path == path:
+                    found[line_start] = record
+            start = text.find(needle, line_end)
+    return [found[k] for k in sorted(found)]

@@ -9,8 +9,10 @@ mount run in ``FsPool`` with a deadline.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -18,15 +20,13 @@ from typing import Any, Protocol, TypeVar
 import psutil
 from twisted.internet import error as twisted_error
 from twisted.internet.defer import Deferred, fail
-from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.protocol import Factory, ProcessProtocol
+from twisted.internet.protocol import ClientFactory, ProcessProtocol
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
-from . import mountinfo
 from .errors import OperationTimeout
 
 T = TypeVar("T")
@@ -50,7 +50,9 @@ class ProcessResult:
 class System(Protocol):
     """What the engine needs from the node; the real one is ``RealSystem``."""
 
-    def read_mountinfo(self) -> list[mountinfo.MountRecord]: ...
+    def read_mountinfo(self, fresh: bool = False) -> str:
+        """The mount table's text; ``fresh`` bypasses any cache (after our own mount changes)."""
+        ...
 
     def run(self, argv: Sequence[str], cwd: str, timeout: float) -> Deferred[ProcessResult]: ...
 
@@ -198,6 +200,40 @@ def pids_using_blocking(mountpoint: str) -> list[int]:
     return sorted(found)
 
 
+class MountinfoCache:
+    """The mount table's text, re-read only after the kernel says it changed.
+
+    A daemon thread blocks in ``poll(POLLPRI)`` on ``/proc/self/mountinfo``
+    (the reactor cannot wait for POLLPRI) and bumps a generation counter on
+    every change; a read whose cached generation is current costs nothing.
+    """
+
+    def __init__(self, path: str = MOUNTINFO) -> None:
+        self.path = path
+        self._generation = 0
+        self._cached: tuple[int, str] | None = None
+        self.reads = 0
+        threading.Thread(target=self._watch, name="mountinfo-watch", daemon=True).start()
+
+    def _watch(self) -> None:
+        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        poller = select.poll()
+        poller.register(fd, select.POLLPRI | select.POLLERR)
+        while True:
+            poller.poll()
+            self._generation += 1
+
+    def read(self, fresh: bool = False) -> str:
+        generation = self._generation
+        if not fresh and self._cached is not None and self._cached[0] == generation:
+            return self._cached[1]
+        with open(self.path, encoding="utf-8", errors="surrogateescape", newline="") as f:
+            text = f.read()
+        self.reads += 1
+        self._cached = (generation, text)
+        return text
+
+
 @dataclass
 class RealSystem:
     """The node itself."""
@@ -208,9 +244,11 @@ class RealSystem:
     mountinfo_path: str = MOUNTINFO
     extra_env: dict[str, str] = field(default_factory=dict)
 
-    def read_mountinfo(self) -> list[mountinfo.MountRecord]:
-        with open(self.mountinfo_path, encoding="utf-8", errors="surrogateescape", newline="") as f:
-            return mountinfo.parse(f.read())
+    def __post_init__(self) -> None:
+        self.mount_table = MountinfoCache(self.mountinfo_path)
+
+    def read_mountinfo(self, fresh: bool = False) -> str:
+        return self.mount_table.read(fresh)
 
     def run(self, argv: Sequence[str], cwd: str, timeout: float) -> Deferred[ProcessResult]:
         full = ("setsid", *argv)  # own process group, so a timeout kills the helper and its children
@@ -230,15 +268,10 @@ class RealSystem:
 
     def tcp_probe(self, host: str, port: int, timeout: float) -> Deferred[str | None]:
         """None when ``host:port`` accepts a TCP connection, else why not."""
-        endpoint = HostnameEndpoint(self.reactor, host, port, timeout=timeout)
-        d = endpoint.connect(Factory.forProtocol(TwistedProtocol))
+        factory = _ProbeFactory()
+        self.reactor.connectTCP(host, port, factory, timeout=timeout)
 
-        def connected(proto: TwistedProtocol) -> None:
-            if proto.transport is not None:
-                proto.transport.loseConnection()
-            return None
-
-        def failed(f: Failure) -> str:
+        def why(f: Failure) -> str:
             if f.check(twisted_error.ConnectionRefusedError):
                 return "connection refused (glusterd not running there?)"
             if f.check(twisted_error.TimeoutError):
@@ -247,9 +280,37 @@ class RealSystem:
                 return "the host name does not resolve"
             if f.check(twisted_error.NoRouteError):
                 return "no route to host"
-            reason = f.getErrorMessage()
-            if isinstance(f.value, OSError) and f.value.errno:
-                reason = os.strerror(f.value.errno)
-            return reason
+            value = f.value
+            return os.strerror(value.errno) if isinstance(value, OSError) and value.errno else f.getErrorMessage()
 
-        return d.addCallbacks(connected, failed)
+        return factory.result.addCallback(lambda failed: None if failed is None else why(failed[0]))
+
+
+class _Hangup(TwistedProtocol):
+    """Connected: that was all the probe wanted to know."""
+
+    def connectionMade(self) -> None:
+        assert isinstance(self.factory, _ProbeFactory)
+        if not self.factory.result.called:
+            self.factory.result.callback(None)
+        assert self.transport is not None
+        self.transport.loseConnection()
+
+
+class _ProbeFactory(ClientFactory):
+    """Fires ``result`` with None on connect, or with the connection's Failure (in a tuple).
+
+    (``reactor.connectTCP`` rather than endpoints: ``twisted.internet.endpoints``
+    imports TLS support, which fails where pyOpenSSL is installed without
+    service_identity, as it may be on a Ganeti node.)
+    """
+
+    protocol = _Hangup
+
+    def __init__(self) -> None:
+        # The Failure travels in a tuple: a bare one would turn the callback into an errback.
+        self.result: Deferred[tuple[Failure] | None] = Deferred()
+
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+        if not self.result.called:
+            self.result.callback((reason,))

@@ -28,7 +28,7 @@ from . import disks, mounts
 from .errors import MountdError, MountFailed, NotMounted, OperationTimeout, VolumeConflict
 from .holders import Holder, HolderTable
 from .journal import Change
-from .mountinfo import MountRecord, stack_at
+from .mountinfo import MountRecord, stack_in
 from .mounts import Action, Probe, UnmountMode
 from .policy import DEFAULT_DISK_FOLDER, check_disk_path, check_storage_dir
 from .statvfs import space_info
@@ -169,8 +169,9 @@ class Engine:
         finally:
             lock.release()
 
-    def _stack(self, mountpoint: str) -> list[MountRecord]:
-        return stack_at(self.system.read_mountinfo(), mountpoint)
+    def _stack(self, mountpoint: str, fresh: bool = True) -> list[MountRecord]:
+        """The mounts on ``mountpoint``, bottom first; decisions always read the kernel afresh."""
+        return stack_in(self.system.read_mountinfo(fresh), mountpoint)
 
     async def _is_ours(self, spec: VolumeSpec, record: MountRecord) -> bool:
         source = parse_source(record.source)
@@ -185,8 +186,8 @@ class Engine:
         return [r for r in stack if await self._is_ours(spec, r)]
 
     def _kernel_has(self, vs: VolumeState) -> bool:
-        """Cheap check, no resolution: the top mount at the mountpoint is a glusterfs one of this volume name."""
-        stack = self._stack(vs.mountpoint)
+        """Cheap check (cached table, no resolution): the top mount is a glusterfs one of this volume name."""
+        stack = self._stack(vs.mountpoint, fresh=False)
         if not stack:
             return False
         source = parse_source(stack[-1].source)

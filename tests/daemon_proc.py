@@ -95,7 +95,8 @@ class DaemonProcess:
 
     def log(self) -> str:
         with open(self.log_path, errors="replace") as f:
-            return f.read()[-4000:]
+            text = f.read()
+        return text if len(text) < 6000 else text[:2000] + "\n...\n" + text[-4000:]
 
     def terminate(self) -> int:
         assert self.proc is not None

@@ -18,6 +18,7 @@ from glusterd_mgr.mountinfo import (
     parse,
     parse_line,
     stack_at,
+    stack_in,
     unescape,
 )
 
@@ -319,6 +320,16 @@ def test_parse_round_trips_a_whole_table(table: list[MountRecord]) -> None:
     for r in table:
         assert stack_at(parsed, r.path) == [x for x in table if x.path == r.path]
         assert count_at(parsed, r.path) == sum(x.path == r.path for x in table)
+
+
+@settings(max_examples=200)
+@given(st.lists(records, max_size=8), st.data())
+def test_stack_in_agrees_with_a_full_parse(table: list[MountRecord], data: st.DataObject) -> None:
+    """The engine's fast lookup finds exactly what parsing everything would."""
+    text = "".join(render(r) for r in table)
+    paths = [r.path for r in table] + [r.root for r in table] + [r.source for r in table] + ["/", "/srv"]
+    path = data.draw(st.sampled_from(paths))
+    assert stack_in(text, path) == stack_at(parse(text), path)
 
 
 @given(st.text(st.characters(codec=None, exclude_categories=()), max_size=20))

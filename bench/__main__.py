@@ -1,0 +1,340 @@
+"""Run every benchmark against a real Gluster server and print the table (``python3 -m bench``).
+
+Each figure is a median and p99 over repeated runs, with its ratio against a
+baseline measured in the same run (absolute times drift on shared machines;
+ratios hold). ``--smoke`` runs each a few times only, to keep the command from
+rotting in CI; its numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+os.environ.setdefault("GGMT_PREFIX", "ggmb")
+os.environ.setdefault("GGMT_SUBNET", "10.231.10")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import psutil  # noqa: E402
+
+from glusterd_mgr import mountinfo  # noqa: E402
+from glusterd_mgr.client import Client  # noqa: E402
+from tests import glusterlab  # noqa: E402
+from tests.daemon_proc import DaemonProcess  # noqa: E402
+
+MIB = 1 << 20
+
+
+@dataclass
+class Row:
+    figure: str
+    samples: list[float]
+    unit: str = "ms"
+    baseline: list[float] | None = None
+    baseline_name: str = ""
+    target: str = ""
+    verdict: str = ""
+
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    def p99(self) -> float:
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+    def ratio(self) -> float | None:
+        if not self.baseline:
+            return None
+        return self.median() / statistics.median(self.baseline)
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1000
+
+
+def fmt(value: float, unit: str) -> str:
+    if unit == "ms":
+        return f"{value:.3f} ms" if value < 10 else f"{value:.1f} ms"
+    return f"{value:,.1f} {unit}"
+
+
+class Bench:
+    def __init__(self, smoke: bool) -> None:
+        self.smoke = smoke
+        self.rows: list[Row] = []
+        self.base = glusterlab.DEFAULT_BASE
+        glusterlab.cleanup_leftovers(self.base)
+        self.server = glusterlab.GlusterServer(base=self.base).start()
+        self.server.create_volume("gv0")
+        self.volume = {"host": self.server.address, "port": 24007, "volume": "gv0"}
+        self.daemon = DaemonProcess(os.path.join(self.base, "node"), extra=["--probe-interval", "10", "--fs-timeout", "60"])
+        self.daemon.start()
+        self.client = self.daemon.client(timeout=120)
+        self.echo_socket = os.path.join(self.base, "echo.sock")
+        self.echo = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "echo_server.py"), self.echo_socket])
+        glusterlab.poll("the echo server", lambda: os.path.exists(self.echo_socket))
+        self.echo_client = Client(self.echo_socket, timeout=30)
+
+    def n(self, full: int, smoke: int = 3) -> int:
+        return smoke if self.smoke else full
+
+    def close(self) -> None:
+        self.echo.kill()
+        self.echo.wait()
+        self.daemon.terminate()
+        glusterlab.cleanup_leftovers(self.base)
+
+    def holder(self, name: str) -> dict[str, str]:
+        return {"kind": "job", "id": name}
+
+    # -- figures ---------------------------------------------------------
+
+    def cold(self) -> None:
+        raw_dir = os.path.join(self.base, "raw")
+        os.makedirs(raw_dir, exist_ok=True)
+        source = f"{self.server.address}:/gv0"
+        raw, rpc = [], []
+        for i in range(self.n(15)):
+            raw.append(
+                timed(
+                    lambda: (
+                        subprocess.run(["mount", "-t", "glusterfs", "-o", "server-port=24007", source, raw_dir], check=True),
+                        subprocess.run(["umount", raw_dir], check=True),
+                    )
+                )
+            )
+            h = self.holder(f"cold{i}")
+            rpc.append(timed(lambda: (self.client.acquire(self.volume, h), self.client.release(self.volume, h))))
+        self.rows.append(Row("cold acquire (mount) + release (unmount), RPC", rpc, baseline=raw, baseline_name="mount + umount", target="≤ 1.15×"))
+
+    def warm_pairs(self, count: int) -> list[float]:
+        out = []
+        for i in range(count):
+            h = self.holder(f"warm-{uuid.uuid4().hex[:8]}-{i}")
+            out.append(timed(lambda: (self.client.acquire(self.volume, h), self.client.release(self.volume, h))))
+        return out
+
+    def warm(self) -> None:
+        self.client.acquire(self.volume, self.holder("base"))
+        floor = []
+        for i in range(self.n(400, 10)):
+            params = {"volume": self.volume, "holder": self.holder(f"e{i}")}
+            floor.append(timed(lambda: (self.echo_client.call("volume.acquire", params), self.echo_client.call("volume.release", params))))
+        pairs = self.warm_pairs(self.n(400, 10))
+        self.floor = floor
+        self.rows.append(
+            Row("warm acquire + release, new holder, 1 client", pairs, baseline=floor, baseline_name="twisted.web JSON echo ×2", target="≤ 2× floor, p50 ≤ 2 ms")
+        )
+
+    def concurrent(self) -> None:
+        clients, seconds = (32, 10.0) if not self.smoke else (4, 1.0)
+        procs = 4 if not self.smoke else 1
+        with multiprocessing.get_context("fork").Pool(procs) as pool:
+            args = [(self.daemon.socket, self.volume, clients // procs, seconds, p) for p in range(procs)]
+            results = pool.starmap(_storm, args)
+        total = sum(r[0] for r in results)
+        errors = sum(r[1] for r in results)
+        rate = total / seconds
+        row = Row(f"warm acquire + release, {clients} concurrent clients", [rate], unit="pairs/s", target="≥ 2,000 pairs/s")
+        row.verdict = f"{errors} errors"
+        self.rows.append(row)
+
+    def scaling(self) -> None:
+        small = self.warm_pairs(self.n(200, 5))
+        added = self.n(10000, 200)
+        batch = []
+        for i in range(added):
+            batch.append({"jsonrpc": "2.0", "id": i, "method": "volume.acquire", "params": {"volume": self.volume, "holder": self.holder(f"bulk{i}")}})
+            if len(batch) == 500:
+                _post_batch(self.daemon.socket, batch)
+                batch = []
+        if batch:
+            _post_batch(self.daemon.socket, batch)
+        self.rss_full = psutil.Process(self.daemon.proc.pid).memory_info().rss / MIB  # type: ignore[union-attr]
+        large = self.warm_pairs(self.n(200, 5))
+        self.rows.append(
+            Row(f"warm acquire + release with {added:,} holders vs 10", large, baseline=small, baseline_name="same with 10 holders", target="≤ 1.3×")
+        )
+
+    def parse(self) -> None:
+        path = os.path.join(self.base, "mountinfo-10k")
+        line = "{id} 27 0:{id} / /srv/mnt/vol{id} rw,relatime shared:{id} - fuse.glusterfs gs{id}:/gv{id} rw,user_id=0,group_id=0\n"
+        with open(path, "w") as f:
+            f.write("".join(line.format(id=i + 100) for i in range(10000)))
+
+        def read() -> str:
+            with open(path, encoding="utf-8", newline="") as fh:
+                return fh.read()
+
+        text = read()
+        reads = [timed(read) for _ in range(self.n(50, 3))]
+        parses = [timed(lambda: mountinfo.parse(text)) for _ in range(self.n(50, 3))]
+        lookups = [timed(lambda: mountinfo.stack_in(text, "/srv/mnt/vol5000")) for _ in range(self.n(50, 3))]
+        self.rows.append(Row("parse a 10,000-line mountinfo (all records)", parses, baseline=reads, baseline_name="reading the bytes", target="≤ 10× the read; < 20 ms"))
+        self.rows.append(Row("look up one mountpoint in it (what the engine does)", lookups, baseline=reads, baseline_name="reading the bytes", target="≤ 10× the read; < 20 ms"))
+
+    def create_sparse(self) -> None:
+        mountpoint = self.daemon.storage_dir
+        rpc, raw = [], []
+        for _ in range(self.n(15)):
+            name = f"ganeti/{uuid.uuid4()}.0"
+            rpc.append(timed(lambda: self.client.disk_create(self.volume, name, 10240)))
+            self.client.disk_remove(self.volume, name)
+            path = os.path.join(mountpoint, "ganeti", f"raw-{uuid.uuid4()}")
+            raw.append(timed(lambda: subprocess.run(["truncate", "-s", "10G", path], check=True)))
+            os.unlink(path)
+        row = Row("disk.create 10 GiB sparse, RPC", rpc, baseline=raw, baseline_name="truncate -s on the mount", target="≤ 1.2× + warm floor")
+        limit = 1.2 * statistics.median(raw) + statistics.median(self.floor) / 2
+        row.verdict = "met" if row.median() <= limit else f"missed (limit {limit:.2f} ms)"
+        self.rows.append(row)
+
+    def create_preallocated(self) -> None:
+        mountpoint = self.daemon.storage_dir
+        size_mib = 1024 if not self.smoke else 16
+        rpc, raw = [], []
+        for _ in range(self.n(3, 1)):
+            name = f"ganeti/{uuid.uuid4()}.0"
+            rpc.append(timed(lambda: self.client.disk_create(self.volume, name, size_mib, preallocate=True)))
+            self.client.disk_remove(self.volume, name)
+            path = os.path.join(mountpoint, "ganeti", f"raw-{uuid.uuid4()}")
+            raw.append(timed(lambda: subprocess.run(["dd", "if=/dev/zero", f"of={path}", "bs=1M", f"count={size_mib}", "conv=fsync", "status=none"], check=True)))
+            os.unlink(path)
+        row = Row(f"disk.create {size_mib} MiB preallocated, RPC", rpc, baseline=raw, baseline_name="dd if=/dev/zero conv=fsync", target="report the speed-up")
+        ratio = row.ratio()
+        row.verdict = f"{1 / ratio:.1f}× faster" if ratio else ""
+        self.rows.append(row)
+
+    def memory(self) -> None:
+        idle = DaemonProcess(os.path.join(self.base, "idle"), extra=["--metrics-port", "0"]).start()
+        try:
+            rss_idle = psutil.Process(idle.proc.pid).memory_info().rss / MIB  # type: ignore[union-attr]
+        finally:
+            idle.terminate()
+        self.rows.append(Row("daemon RSS, idle", [rss_idle], unit="MiB", target="≤ 60 MiB"))
+        self.rows.append(Row("daemon RSS with 10,000 holders", [self.rss_full], unit="MiB", target="≤ 100 MiB"))
+
+    # -- report ----------------------------------------------------------
+
+    def table(self) -> str:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), platform.processor())
+        head = [
+            f"Run {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} × {cpu}, "
+            f"{psutil.virtual_memory().total / (1 << 30):.0f} GiB, Linux {platform.release()}, Python {platform.python_version()}"
+            + (" — SMOKE RUN, numbers meaningless" if self.smoke else ""),
+            "",
+            "| figure | median | p99 | baseline (median) | ratio | target | verdict |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for r in self.rows:
+            base = f"{r.baseline_name}: {fmt(statistics.median(r.baseline), r.unit)}" if r.baseline else "—"
+            ratio = f"{r.ratio():.2f}×" if r.ratio() is not None else "—"
+            head.append(f"| {r.figure} | {fmt(r.median(), r.unit)} | {fmt(r.p99(), r.unit)} | {base} | {ratio} | {r.target} | {r.verdict or _verdict(r)} |")
+        return "\n".join(head)
+
+
+def _verdict(r: Row) -> str:
+    ratio = r.ratio()
+    t = r.target
+    checks: list[bool] = []
+    if "≤ 1.15×" in t and ratio is not None:
+        checks.append(ratio <= 1.15)
+    if "≤ 2× floor" in t and ratio is not None:
+        checks += [ratio <= 2.0, r.median() <= 2.0]
+    if "≤ 1.3×" in t and ratio is not None:
+        checks.append(ratio <= 1.3)
+    if "≤ 10× the read" in t and ratio is not None:
+        checks += [ratio <= 10, r.median() < 20]
+    if t.startswith("≥ 2,000"):
+        checks.append(r.median() >= 2000)
+    if t == "≤ 60 MiB":
+        checks.append(r.median() <= 60)
+    if t == "≤ 100 MiB":
+        checks.append(r.median() <= 100)
+    if not checks:
+        return ""
+    return "met" if all(checks) else "missed"
+
+
+def _post_batch(sock: str, batch: list[dict[str, Any]]) -> None:
+    import http.client
+    import socket as socketlib
+
+    conn = http.client.HTTPConnection("localhost", timeout=120)
+    s = socketlib.socket(socketlib.AF_UNIX)
+    s.connect(sock)
+    conn.sock = s
+    conn.request("POST", "/rpc", json.dumps(batch), {"Content-Type": "application/json"})
+    replies = json.loads(conn.getresponse().read())
+    conn.close()
+    bad = [r for r in replies if "error" in r]
+    if bad:
+        raise RuntimeError(f"batch acquire failed: {bad[0]}")
+
+
+def _storm(sock: str, volume: dict[str, Any], threads: int, seconds: float, proc: int) -> tuple[int, int]:
+    """One process of the concurrent benchmark: ``threads`` clients doing pairs until the deadline."""
+    counts = [0] * threads
+    errors = [0] * threads
+    deadline = time.monotonic() + seconds
+
+    def client(t: int) -> None:
+        c = Client(sock, timeout=60)
+        i = 0
+        while time.monotonic() < deadline:
+            h = {"kind": "job", "id": f"storm-{proc}-{t}-{i}"}
+            try:
+                c.acquire(volume, h)
+                c.release(volume, h)
+                counts[t] += 1
+            except Exception:
+                errors[t] += 1
+            i += 1
+
+    workers = [threading.Thread(target=client, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return sum(counts), sum(errors)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="a few runs of each, to check that the command works")
+    parser.add_argument("--out", help="also write the table to this file")
+    args = parser.parse_args()
+    if os.geteuid() != 0 or shutil.which("glusterd") is None:
+        print("the benchmarks need root and glusterfs-server (bash scripts/install-deps.sh)", file=sys.stderr)
+        return 2
+    bench = Bench(args.smoke)
+    try:
+        for step in (bench.cold, bench.warm, bench.concurrent, bench.scaling, bench.parse, bench.create_sparse, bench.create_preallocated, bench.memory):
+            print(f"... {step.__name__}", file=sys.stderr, flush=True)
+            step()
+    finally:
+        bench.close()
+    table = bench.table()
+    print(table)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,40 @@
+"""The framework floor: a bare twisted.web JSON-RPC echo on a Unix socket.
+
+It parses the JSON body and answers ``{"jsonrpc": "2.0", "id": ..., "result": params}``:
+what any JSON-RPC server on twisted.web costs before it does any work.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from twisted.internet import reactor
+from twisted.web.resource import Resource
+from twisted.web.server import Request, Site
+
+
+class Echo(Resource):
+    isLeaf = True
+
+    def render_POST(self, request: Request) -> bytes:
+        assert request.content is not None
+        doc = json.loads(request.content.read())
+        data = json.dumps({"jsonrpc": "2.0", "id": doc.get("id"), "result": doc.get("params")}).encode()
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"content-length", str(len(data)).encode())
+        return data
+
+
+class QuietSite(Site):
+    noisy = False
+
+    def log(self, request: Request) -> None:
+        pass
+
+
+if __name__ == "__main__":
+    root = Resource()
+    root.putChild(b"rpc", Echo())
+    reactor.listenUNIX(sys.argv[1], QuietSite(root), mode=0o600)
+    reactor.run()
