@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 DELETED_SUFFIX = " (deleted)"
 _ESCAPED = {" ": "\\040", "\t": "\\011", "\n": "\\012", "\\": "\\134"}
@@ -29,8 +29,9 @@ def escape(path: str) -> str:
     return "".join(_ESCAPED.get(ch, ch) for ch in path)
 
 
-@dataclass(frozen=True)
-class MountRecord:
+class MountRecord(NamedTuple):
+    """One mount (a named tuple: parsing 10,000 of them must stay cheap)."""
+
     mount_id: int
     parent_id: int
     major: int
@@ -60,32 +61,33 @@ class MountRecord:
         return self.fstype == "fuse.glusterfs"
 
 
+def _field(raw: str) -> str:
+    return unescape(raw) if "\\" in raw else raw
+
+
 def parse_line(line: str) -> MountRecord:
     fields = line.rstrip("\n").split(" ")
     try:
-        sep = fields.index("-", 6)
+        sep = 6 if len(fields) > 6 and fields[6] == "-" else fields.index("-", 6)
     except ValueError:
         raise MountinfoError(f"no '-' separator in mountinfo line: {line!r}") from None
     if len(fields) < sep + 3:
         raise MountinfoError(f"truncated mountinfo line: {line!r}")
     try:
-        major, minor = (int(n) for n in fields[2].split(":"))
-        mount_id, parent_id = int(fields[0]), int(fields[1])
+        major, minor = fields[2].split(":")
+        numbers = (int(fields[0]), int(fields[1]), int(major), int(minor))
     except ValueError:
         raise MountinfoError(f"bad numbers in mountinfo line: {line!r}") from None
     super_options = fields[sep + 3] if len(fields) > sep + 3 else ""
     return MountRecord(
-        mount_id=mount_id,
-        parent_id=parent_id,
-        major=major,
-        minor=minor,
-        root=unescape(fields[3]),
-        mountpoint=unescape(fields[4]),
-        options=tuple(fields[5].split(",")),
-        optional=tuple(fields[6:sep]),
-        fstype=unescape(fields[sep + 1]),
-        source=unescape(fields[sep + 2]),
-        super_options=tuple(super_options.split(",")) if super_options else (),
+        *numbers,
+        _field(fields[3]),
+        _field(fields[4]),
+        tuple(fields[5].split(",")),
+        tuple(fields[6:sep]),
+        _field(fields[sep + 1]),
+        _field(fields[sep + 2]),
+        tuple(super_options.split(",")) if super_options else (),
     )
 
 
@@ -96,7 +98,44 @@ def parse(text: str) -> list[MountRecord]:
     ``str.splitlines``, which also splits at ``\\r``, ``\\x0b``, ``\\x85``,
     ``\\u2028``... that the kernel leaves unescaped in a path.
     """
-    return [parse_line(line) for line in text.split("\n") if line.strip()]
+    try:
+        return _parse_fast(text)
+    except (ValueError, IndexError):
+        # Some line is malformed: let the careful parser say which.
+        return [parse_line(line) for line in text.split("\n") if line.strip()]
+
+
+_make = tuple.__new__
+
+
+def _parse_fast(text: str) -> list[MountRecord]:
+    """``parse_line`` inlined over a whole table: the same records, about twice as fast."""
+    out: list[MountRecord] = []
+    append = out.append
+    for line in text.split("\n"):
+        if not line.strip():
+            continue
+        f = line.split(" ")
+        sep = 6 if f[6] == "-" else f.index("-", 6)
+        major, minor = f[2].split(":")
+        extra = f[sep + 3] if len(f) > sep + 3 else ""
+        if len(f) < sep + 3:
+            raise ValueError(line)
+        fields = (
+            int(f[0]),
+            int(f[1]),
+            int(major),
+            int(minor),
+            _field(f[3]),
+            _field(f[4]),
+            tuple(f[5].split(",")),
+            tuple(f[6:sep]),
+            _field(f[sep + 1]),
+            _field(f[sep + 2]),
+            tuple(extra.split(",")) if extra else (),
+        )
+        append(_make(MountRecord, fields))
+    return out
 
 
 def stack_at(records: Iterable[MountRecord], path: str) -> list[MountRecord]:

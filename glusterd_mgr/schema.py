@@ -47,7 +47,8 @@ def load() -> dict[str, MethodSchema]:
         if not entry.name.endswith(".json") or entry.name == "defs.json":
             continue
         doc = json.loads(entry.read_text())
-        params = {**doc["params"], "$defs": defs}
+        # References are resolved once here: following them per call was most of the validation cost.
+        params = _inline_refs(doc["params"], defs)
         Draft202012Validator.check_schema(params)
         methods[doc["name"]] = MethodSchema(
             name=doc["name"],
@@ -57,6 +58,18 @@ def load() -> dict[str, MethodSchema]:
             validator=Draft202012Validator(params),
         )
     return methods
+
+
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    """Replace each ``{"$ref": "#/$defs/x"}`` by the definition itself (the definitions do not nest)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline_refs(v, defs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
 
 
 def _ref_to_components(node: Any) -> Any:
