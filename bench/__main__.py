@@ -21,19 +21,20 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 os.environ.setdefault("GGMT_PREFIX", "ggmb")
 os.environ.setdefault("GGMT_SUBNET", "10.231.10")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import psutil  # noqa: E402
+import psutil
 
-from glusterd_mgr import mountinfo  # noqa: E402
-from glusterd_mgr.client import Client  # noqa: E402
-from tests import glusterlab  # noqa: E402
-from tests.daemon_proc import DaemonProcess  # noqa: E402
+from glusterd_mgr import mountinfo
+from glusterd_mgr.client import Client
+from tests import glusterlab
+from tests.daemon_proc import DaemonProcess
 
 MIB = 1 << 20
 
@@ -120,7 +121,9 @@ class Bench:
             )
             h = self.holder(f"cold{i}")
             rpc.append(timed(lambda: (self.client.acquire(self.volume, h), self.client.release(self.volume, h))))
-        self.rows.append(Row("cold acquire (mount) + release (unmount), RPC", rpc, baseline=raw, baseline_name="mount + umount", target="≤ 1.15×"))
+        self.rows.append(
+            Row("cold acquire (mount) + release (unmount), RPC", rpc, baseline=raw, baseline_name="mount + umount", target="≤ 1.15×")
+        )
 
     def warm_pairs(self, count: int) -> list[float]:
         out = []
@@ -138,7 +141,13 @@ class Bench:
         pairs = self.warm_pairs(self.n(400, 10))
         self.floor = floor
         self.rows.append(
-            Row("warm acquire + release, new holder, 1 client", pairs, baseline=floor, baseline_name="twisted.web JSON echo ×2", target="≤ 2× floor, p50 ≤ 2 ms")
+            Row(
+                "warm acquire + release, new holder, 1 client",
+                pairs,
+                baseline=floor,
+                baseline_name="twisted.web JSON echo ×2",
+                target="≤ 2× floor, p50 ≤ 2 ms",
+            )
         )
 
     def concurrent(self) -> None:
@@ -159,7 +168,14 @@ class Bench:
         added = self.added = self.n(10000, 200)
         batch = []
         for i in range(added):
-            batch.append({"jsonrpc": "2.0", "id": i, "method": "volume.acquire", "params": {"volume": self.volume, "holder": self.holder(f"bulk{i}")}})
+            batch.append(
+                {
+                    "jsonrpc": "2.0",
+                    "id": i,
+                    "method": "volume.acquire",
+                    "params": {"volume": self.volume, "holder": self.holder(f"bulk{i}")},
+                }
+            )
             if len(batch) == 500:
                 _post_batch(self.daemon.socket, batch)
                 batch = []
@@ -168,7 +184,13 @@ class Bench:
         self.rss_full = psutil.Process(self.daemon.proc.pid).memory_info().rss / MIB  # type: ignore[union-attr]
         large = self.warm_pairs(self.n(200, 5))
         self.rows.append(
-            Row(f"warm acquire + release with {added:,} holders vs 10", large, baseline=small, baseline_name="same with 10 holders", target="≤ 1.3×")
+            Row(
+                f"warm acquire + release with {added:,} holders vs 10",
+                large,
+                baseline=small,
+                baseline_name="same with 10 holders",
+                target="≤ 1.3×",
+            )
         )
 
     def parse(self) -> None:
@@ -185,8 +207,24 @@ class Bench:
         reads = [timed(read) for _ in range(self.n(50, 3))]
         parses = [timed(lambda: mountinfo.parse(text)) for _ in range(self.n(50, 3))]
         lookups = [timed(lambda: mountinfo.stack_in(text, "/srv/mnt/vol5000")) for _ in range(self.n(50, 3))]
-        self.rows.append(Row("parse a 10,000-line mountinfo (all records)", parses, baseline=reads, baseline_name="reading the bytes", target="≤ 10× the read; < 20 ms"))
-        self.rows.append(Row("look up one mountpoint in it (what the engine does)", lookups, baseline=reads, baseline_name="reading the bytes", target="≤ 10× the read; < 20 ms"))
+        self.rows.append(
+            Row(
+                "parse a 10,000-line mountinfo (all records)",
+                parses,
+                baseline=reads,
+                baseline_name="reading the bytes",
+                target="≤ 10× the read; < 20 ms",
+            )
+        )
+        self.rows.append(
+            Row(
+                "look up one mountpoint in it (what the engine does)",
+                lookups,
+                baseline=reads,
+                baseline_name="reading the bytes",
+                target="≤ 10× the read; < 20 ms",
+            )
+        )
 
     def create_sparse(self) -> None:
         mountpoint = self.daemon.storage_dir
@@ -198,7 +236,9 @@ class Bench:
             path = os.path.join(mountpoint, "ganeti", f"raw-{uuid.uuid4()}")
             raw.append(timed(lambda: subprocess.run(["truncate", "-s", "10G", path], check=True)))
             os.unlink(path)
-        row = Row("disk.create 10 GiB sparse, RPC", rpc, baseline=raw, baseline_name="truncate -s on the mount", target="≤ 1.2× + warm floor")
+        row = Row(
+            "disk.create 10 GiB sparse, RPC", rpc, baseline=raw, baseline_name="truncate -s on the mount", target="≤ 1.2× + warm floor"
+        )
         limit = 1.2 * statistics.median(raw) + statistics.median(self.floor) / 2
         row.verdict = "met" if row.median() <= limit else f"missed (limit {limit:.2f} ms)"
         self.rows.append(row)
@@ -212,9 +252,21 @@ class Bench:
             rpc.append(timed(lambda: self.client.disk_create(self.volume, name, size_mib, preallocate=True)))
             self.client.disk_remove(self.volume, name)
             path = os.path.join(mountpoint, "ganeti", f"raw-{uuid.uuid4()}")
-            raw.append(timed(lambda: subprocess.run(["dd", "if=/dev/zero", f"of={path}", "bs=1M", f"count={size_mib}", "conv=fsync", "status=none"], check=True)))
+            raw.append(
+                timed(
+                    lambda: subprocess.run(
+                        ["dd", "if=/dev/zero", f"of={path}", "bs=1M", f"count={size_mib}", "conv=fsync", "status=none"], check=True
+                    )
+                )
+            )
             os.unlink(path)
-        row = Row(f"disk.create {size_mib} MiB preallocated, RPC", rpc, baseline=raw, baseline_name="dd if=/dev/zero conv=fsync", target="report the speed-up")
+        row = Row(
+            f"disk.create {size_mib} MiB preallocated, RPC",
+            rpc,
+            baseline=raw,
+            baseline_name="dd if=/dev/zero conv=fsync",
+            target="report the speed-up",
+        )
         ratio = row.ratio()
         row.verdict = f"{1 / ratio:.1f}× faster" if ratio else ""
         self.rows.append(row)
@@ -243,7 +295,8 @@ class Bench:
         for r in self.rows:
             base = f"{r.baseline_name}: {fmt(statistics.median(r.baseline), r.unit)}" if r.baseline else "—"
             ratio = f"{r.ratio():.2f}×" if r.ratio() is not None else "—"
-            head.append(f"| {r.figure} | {fmt(r.median(), r.unit)} | {fmt(r.p99(), r.unit)} | {base} | {ratio} | {r.target} | {r.verdict or _verdict(r)} |")
+            cells = [r.figure, fmt(r.median(), r.unit), fmt(r.p99(), r.unit), base, ratio, r.target, r.verdict or _verdict(r)]
+            head.append("| " + " | ".join(cells) + " |")
         return "\n".join(head)
 
 
@@ -323,7 +376,16 @@ def main() -> int:
         return 2
     bench = Bench(args.smoke)
     try:
-        for step in (bench.cold, bench.warm, bench.concurrent, bench.scaling, bench.parse, bench.create_sparse, bench.create_preallocated, bench.memory):
+        for step in (
+            bench.cold,
+            bench.warm,
+            bench.concurrent,
+            bench.scaling,
+            bench.parse,
+            bench.create_sparse,
+            bench.create_preallocated,
+            bench.memory,
+        ):
             print(f"... {step.__name__}", file=sys.stderr, flush=True)
             step()
     finally:

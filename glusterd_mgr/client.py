@@ -47,7 +47,7 @@ class RpcError(MountdError):
     def __init__(self, message: str, code: int = MountdError.code, **data: Any) -> None:
         super().__init__(message, **data)
         # ``code`` is a class constant on every other MountdError; here it varies per instance.
-        self.code = code
+        self.code = code  # type: ignore[misc]
 
 
 class DaemonNotRunning(MountdError):
@@ -151,9 +151,7 @@ class Client:
         request_id = next(self._ids)
         payload = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": dict(params or {})}
         body = json.dumps(payload).encode("utf-8")
-        status, reason, reply = self._request(
-            "POST", RPC_PATH, body, {"Content-Type": "application/json", "Accept": "application/json"}
-        )
+        status, reason, reply = self._request("POST", RPC_PATH, body, {"Content-Type": "application/json", "Accept": "application/json"})
         what = f"ganeti-gluster-mountd answered {method} with"
         try:
             message = json.loads(reply)
@@ -205,16 +203,12 @@ class Client:
 
     def disk_create(self, volume: Mapping[str, Any], path: str, size: int, preallocate: bool = False) -> Any:
         """Create the disk file ``path`` (relative to the volume root) of ``size`` MiB."""
-        return self.call(
-            "disk.create", {"volume": dict(volume), "path": path, "size": size, "preallocate": preallocate}
-        )
+        return self.call("disk.create", {"volume": dict(volume), "path": path, "size": size, "preallocate": preallocate})
 
     def disk_remove(self, volume: Mapping[str, Any], path: str) -> Any:
         return self.call("disk.remove", {"volume": dict(volume), "path": path})
 
-    def disk_grow(
-        self, volume: Mapping[str, Any], path: str, amount: int, dryrun: bool = False, backingstore: bool = True
-    ) -> Any:
+    def disk_grow(self, volume: Mapping[str, Any], path: str, amount: int, dryrun: bool = False, backingstore: bool = True) -> Any:
         """Grow the disk file ``path`` by ``amount`` MiB."""
         return self.call(
             "disk.grow",

@@ -272,9 +272,7 @@ _cmd_release = _plain(lambda c, a: c.release(_volume(a), _holder(a)))
 _cmd_statvfs = _plain(lambda c, a: c.statvfs(_volume(a)))
 _cmd_disk_create = _plain(lambda c, a: c.disk_create(_volume(a), a.path, a.size, preallocate=a.preallocate))
 _cmd_disk_remove = _plain(lambda c, a: c.disk_remove(_volume(a), a.path))
-_cmd_disk_grow = _plain(
-    lambda c, a: c.disk_grow(_volume(a), a.path, a.amount, dryrun=a.dryrun, backingstore=a.backingstore)
-)
+_cmd_disk_grow = _plain(lambda c, a: c.disk_grow(_volume(a), a.path, a.amount, dryrun=a.dryrun, backingstore=a.backingstore))
 _cmd_disk_info = _plain(lambda c, a: c.disk_info(_volume(a), a.path))
 
 

@@ -9,12 +9,14 @@ import sys
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet import task
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import (
     FilteringLogObserver,
+    ILogFilterPredicate,
+    ILogObserver,
     Logger,
     LogLevel,
     LogLevelFilterPredicate,
@@ -22,7 +24,7 @@ from twisted.logger import (
     globalLogBeginner,
 )
 from twisted.python.filepath import FilePath
-from twisted.web.resource import Resource
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import Site
 
 from . import __version__, policy
@@ -206,7 +208,9 @@ class ConfigWatcher:
         whitelist, storage_dir = current_whitelist(self.settings), current_storage_dir(self.settings)
         if whitelist != config.whitelist or storage_dir != config.storage_dir:
             config.whitelist, config.storage_dir = whitelist, storage_dir
-            log.info("configuration reloaded: storage dir {storage_dir}, whitelist {whitelist}", storage_dir=storage_dir, whitelist=whitelist)
+            log.info(
+                "configuration reloaded: storage dir {storage_dir}, whitelist {whitelist}", storage_dir=storage_dir, whitelist=whitelist
+            )
 
     def stop(self) -> None:
         self.notifier.loseConnection()
@@ -262,9 +266,9 @@ class Daemon:
         self.watcher = ConfigWatcher(self.reactor, s, engine)
         await self.node.start()
         root = Resource()
-        root.putChild(b"rpc", self.rpc)
-        root.putChild(b"metrics", MetricsResource(metrics))
-        site = QuietSite(root)
+        root.putChild(b"rpc", cast(IResource, self.rpc))
+        root.putChild(b"metrics", cast(IResource, MetricsResource(metrics)))
+        site = QuietSite(root)  # type: ignore[no-untyped-call]
         site.requestFactory = CappedRequest
         site.displayTracebacks = False
         _prepare_socket(s.socket)
@@ -280,8 +284,8 @@ class Daemon:
             os.chown(s.socket, 0, grp.getgrnam(s.socket_group).gr_gid)
         if s.metrics_port:
             metrics_root = Resource()
-            metrics_root.putChild(b"metrics", MetricsResource(metrics))
-            metrics_site = QuietSite(metrics_root)
+            metrics_root.putChild(b"metrics", cast(IResource, MetricsResource(metrics)))
+            metrics_site = QuietSite(metrics_root)  # type: ignore[no-untyped-call]
             metrics_site.displayTracebacks = False
             self.ports.append(self.reactor.listenTCP(s.metrics_port, metrics_site, interface=s.metrics_address))
         self._start_watchdog()
@@ -344,14 +348,16 @@ def start_logging(level: str) -> None:
         sys.stderr.flush()
 
     predicate = LogLevelFilterPredicate(defaultLogLevel=_LEVELS[level])
-    globalLogBeginner.beginLoggingTo([FilteringLogObserver(observer, [predicate])], redirectStandardIO=False)
+    filtered = FilteringLogObserver(cast(ILogObserver, observer), [cast(ILogFilterPredicate, predicate)])
+    globalLogBeginner.beginLoggingTo([cast(ILogObserver, filtered)], redirectStandardIO=False)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     settings = parse_args(argv)
     start_logging(settings.log_level)
-    from twisted.internet import reactor
+    from twisted.internet import reactor as _reactor
 
+    reactor: Any = _reactor
     daemon = Daemon(reactor, settings)
     outcome = {"code": 0}
 

@@ -91,7 +91,18 @@ class Metrics:
 
 
 _KNOWN_METHODS = frozenset(
-    ["volume.acquire", "volume.release", "volume.statvfs", "disk.create", "disk.remove", "disk.grow", "disk.info", "disk.rename", "status", "rpc.discover"]
+    [
+        "volume.acquire",
+        "volume.release",
+        "volume.statvfs",
+        "disk.create",
+        "disk.remove",
+        "disk.grow",
+        "disk.info",
+        "disk.rename",
+        "status",
+        "rpc.discover",
+    ]
 )
 
 
@@ -101,11 +112,9 @@ class MetricsResource(Resource):
     isLeaf = True
 
     def __init__(self, metrics: Metrics) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.metrics = metrics
 
     def render_GET(self, request: Request) -> bytes:
         request.setHeader(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")
         return self.metrics.render()
-
-

@@ -62,9 +62,7 @@ class Node:
         def loop(_: object) -> None:
             self._probe_loop = LoopingCall(lambda: ensureDeferred(self.engine.probe_all()))
             self._probe_loop.clock = self.reactor
-            self._probe_loop.start(self.options.probe_interval, now=False).addErrback(
-                lambda f: log.failure("probe loop stopped", f)
-            )
+            self._probe_loop.start(self.options.probe_interval, now=False).addErrback(lambda f: log.failure("probe loop stopped", f))
 
         return d.addCallback(loop)
 

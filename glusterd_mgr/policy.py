@@ -42,8 +42,8 @@ def is_below(parent: str, child: str) -> bool:
 def parse_whitelist(text: str) -> list[str]:
     """Ganeti's ``file-storage-paths``: one absolute path a line, ``#`` comments, blanks ignored."""
     paths = []
-    for line in text.splitlines():
-        line = line.strip()
+    for raw in text.splitlines():
+        line = raw.strip()
         if line and not line.startswith("#") and posixpath.isabs(line):
             paths.append(_normpath(line))
     return paths
@@ -61,9 +61,7 @@ def check_storage_dir(path: str, whitelist: list[str], whitelist_file: str) -> N
         raise PathRefused(f"gluster storage directory {path!r} is not an absolute path")
     norm = _normpath(path)
     if any(c.isspace() for c in norm):
-        raise PathRefused(
-            f"gluster storage directory {path!r} contains whitespace, which mount.glusterfs cannot handle; choose another"
-        )
+        raise PathRefused(f"gluster storage directory {path!r} contains whitespace, which mount.glusterfs cannot handle; choose another")
     if norm == "/" or any(is_below(f, norm) for f in FORBIDDEN_PATHS):
         raise PathRefused(f"gluster storage directory {path!r} is, or lies below, a path Ganeti forbids for file storage")
     if not any(is_below(allowed, norm) for allowed in whitelist):

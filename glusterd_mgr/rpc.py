@@ -37,17 +37,18 @@ class CappedRequest(server.Request):
         if length is not None and length > MAX_BODY:
             self.oversized = True
             length = 0
-        super().gotLength(length)
+        super().gotLength(length)  # type: ignore[no-untyped-call]
 
     def handleContentChunk(self, data: bytes) -> None:
         if self.oversized:
             return
-        if self.content.tell() + len(data) > MAX_BODY:
+        content: Any = self.content
+        if content.tell() + len(data) > MAX_BODY:
             self.oversized = True
-            self.content.seek(0)
-            self.content.truncate()
+            content.seek(0)
+            content.truncate()
             return
-        super().handleContentChunk(data)
+        super().handleContentChunk(data)  # type: ignore[no-untyped-call]
 
 
 @dataclass
@@ -135,7 +136,7 @@ class JsonRpcResource(Resource):
     isLeaf = True
 
     def __init__(self, dispatcher: Dispatcher) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.dispatcher = dispatcher
         self.in_flight = 0
 

@@ -75,9 +75,7 @@ def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
 def _ref_to_components(node: Any) -> Any:
     """Point ``#/$defs/x`` references at OpenRPC's ``#/components/schemas/x``."""
     if isinstance(node, dict):
-        return {
-            k: (v.replace("#/$defs/", "#/components/schemas/") if k == "$ref" else _ref_to_components(v)) for k, v in node.items()
-        }
+        return {k: (v.replace("#/$defs/", "#/components/schemas/") if k == "$ref" else _ref_to_components(v)) for k, v in node.items()}
     if isinstance(node, list):
         return [_ref_to_components(v) for v in node]
     return node

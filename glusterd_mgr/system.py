@@ -20,7 +20,6 @@ from typing import Any, Protocol, TypeVar
 import psutil
 from twisted.internet import error as twisted_error
 from twisted.internet.defer import Deferred, fail
-from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import ClientFactory, ProcessProtocol
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.internet.threads import deferToThreadPool
@@ -68,12 +67,12 @@ class System(Protocol):
 class _Collector(ProcessProtocol):
     """Collects a helper's output and kills its whole process group at the deadline."""
 
-    def __init__(self, reactor: IReactorTime, argv: tuple[str, ...], timeout: float) -> None:
+    def __init__(self, reactor: Any, argv: tuple[str, ...], timeout: float) -> None:
         self.argv = argv
         self.done: Deferred[ProcessResult] = Deferred()
         self._chunks: list[bytes] = []
         self._timed_out = False
-        self._timer = reactor.callLater(timeout, self._kill)
+        self._timer: Any = reactor.callLater(timeout, self._kill)
 
     def outReceived(self, data: bytes) -> None:
         self._chunks.append(data)
@@ -293,8 +292,8 @@ class _Hangup(TwistedProtocol):
         assert isinstance(self.factory, _ProbeFactory)
         if not self.factory.result.called:
             self.factory.result.callback(None)
-        assert self.transport is not None
-        self.transport.loseConnection()
+        transport: Any = self.transport
+        transport.loseConnection()
 
 
 class _ProbeFactory(ClientFactory):

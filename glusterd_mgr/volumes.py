@@ -87,7 +87,7 @@ class Buckets:
 
     def cumulative(self) -> list[tuple[str, float]]:
         out, running = [], 0
-        for bound, count in zip((*(repr(b) for b in self.bounds), "+Inf"), self.counts):
+        for bound, count in zip((*(repr(b) for b in self.bounds), "+Inf"), self.counts, strict=True):
             running += count
             out.append((bound, float(running)))
         return out
@@ -242,7 +242,11 @@ class Engine:
             vs.phase = MOUNTED
             return False
         if decision.action is Action.RECOVER:
-            log.warn("{volume} on {mountpoint} is dead (ENOTCONN): detaching it and mounting afresh", volume=vs.spec.key, mountpoint=vs.mountpoint)
+            log.warn(
+                "{volume} on {mountpoint} is dead (ENOTCONN): detaching it and mounting afresh",
+                volume=vs.spec.key,
+                mountpoint=vs.mountpoint,
+            )
             self.counters.recoveries[vs.spec.key] += 1
             vs.phase = DEAD
             await self.system.run(mounts.umount_argv(vs.mountpoint, UnmountMode.LAZY), "/", self.config.mount_timeout)
@@ -288,9 +292,7 @@ class Engine:
             vs.phase, vs.last_error = FAILED, e.message
             raise
 
-    async def _diagnose(
-        self, spec: VolumeSpec, mountpoint: str, argv: list[str], result: ProcessResult, log_text: str, note: str
-    ) -> str:
+    async def _diagnose(self, spec: VolumeSpec, mountpoint: str, argv: list[str], result: ProcessResult, log_text: str, note: str) -> str:
         """A cause a person can act on, from the client log, the file system and a TCP probe."""
         head = f"mounting {spec.key} on {mountpoint} failed"
         if result.timed_out:
@@ -416,7 +418,7 @@ class Engine:
             label = f"{what}:{checked[0].relative}"
             return await self._with_mount(spec, label, lambda root: fn(root, *checked, *args))
         finally:
-            for key, lock in zip(keys, locks):
+            for key, lock in zip(keys, locks, strict=True):
                 lock.release()
                 if not lock.locked and not lock.waiting:
                     self._disk_locks.pop(key, None)

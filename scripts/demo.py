@@ -52,8 +52,10 @@ def main() -> int:
             daemon.terminate()
             glusterlab.cleanup_leftovers(BASE, PREFIX)
     if args.keep:
-        print(f"left running: socket {daemon.socket}; clean up with: python3 -c "
-              f"'from tests import glusterlab; glusterlab.cleanup_leftovers(\"{BASE}\", \"{PREFIX}\")'")
+        print(
+            f"left running: socket {daemon.socket}; clean up with: python3 -c "
+            f'\'from tests import glusterlab; glusterlab.cleanup_leftovers("{BASE}", "{PREFIX}")\''
+        )
     return 0
 
 
