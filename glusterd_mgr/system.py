@@ -63,6 +63,12 @@ class System(Protocol):
 
     def pids_using(self, mountpoint: str) -> Deferred[list[int]]: ...
 
+    def client_pids(self, mountpoint: str) -> Deferred[list[int]]:
+        """PIDs of the glusterfs FUSE clients serving ``mountpoint``."""
+        ...
+
+    def kill(self, pids: list[int]) -> None: ...
+
 
 class _Collector(ProcessProtocol):
     """Collects a helper's output and kills its whole process group at the deadline."""
@@ -181,6 +187,16 @@ def resolve_blocking(host: str) -> frozenset[str]:
     return frozenset(str(info[4][0]).split("%", 1)[0] for info in infos)
 
 
+def client_pids_blocking(mountpoint: str) -> list[int]:
+    """glusterfs processes whose last argument is ``mountpoint`` (how mount.glusterfs starts them)."""
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if proc.info["name"] == "glusterfs" and cmdline and cmdline[-1] == mountpoint:
+            found.append(proc.pid)
+    return sorted(found)
+
+
 def pids_using_blocking(mountpoint: str) -> list[int]:
     """PIDs with a cwd, root or open file on the mount (what ``fuser -m`` reports)."""
     prefix = mountpoint.rstrip("/") + "/"
@@ -264,6 +280,16 @@ class RealSystem:
 
     def pids_using(self, mountpoint: str) -> Deferred[list[int]]:
         return self.misc_pool.run("pids", lambda: pids_using_blocking(mountpoint), 10.0)
+
+    def client_pids(self, mountpoint: str) -> Deferred[list[int]]:
+        return self.misc_pool.run("pids", lambda: client_pids_blocking(mountpoint), 10.0)
+
+    def kill(self, pids: list[int]) -> None:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def tcp_probe(self, host: str, port: int, timeout: float) -> Deferred[str | None]:
         """None when ``host:port`` accepts a TCP connection, else why not."""

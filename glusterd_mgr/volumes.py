@@ -272,6 +272,7 @@ class Engine:
             log_file = mounts.log_file_for(self.config.log_dir, mountpoint)
             log_start = await self.system.fs("log", partial(_size, log_file), 5.0)
             argv = mounts.mount_argv(spec, mountpoint, log_file, self.config.backup_servers)
+            clients_before = set(await self.system.client_pids(mountpoint))
             result = await self.system.run(argv, mountpoint, self.config.mount_timeout)
             ours = await self._ours_in(spec, self._stack(mountpoint))
             note = ""
@@ -285,6 +286,11 @@ class Engine:
                 # Leave no half-made mount behind.
                 await self.system.run(mounts.umount_argv(mountpoint, UnmountMode.LAZY), "/", self.config.mount_timeout)
                 note = f"the mount it made did not answer ({probe.value}) and was detached"
+            # The FUSE client daemonizes into a session of its own, so the helper's timeout did not reach it.
+            orphans = sorted(set(await self.system.client_pids(mountpoint)) - clients_before)
+            if orphans:
+                self.system.kill(orphans)
+                log.warn("killed the FUSE client(s) {pids} left by the failed mount of {volume}", pids=orphans, volume=spec.key)
             log_text = await self.system.fs("log", partial(_read_from, log_file, log_start), 5.0)
             raise MountFailed(await self._diagnose(spec, mountpoint, argv, result, log_text, note), log_file=log_file)
         except MountdError as e:

@@ -348,3 +348,64 @@ async def test_rename_never_overwrites(nodes: NodeFactory, volume: VolumeSpec) -
         await engine.disk_rename(volume, c, "elsewhere/x")
     for name in (b, c):
         await engine.disk_remove(volume, name)
+
+
+@pytest_twisted.ensureDeferred
+async def test_mount_timeout_against_a_frozen_server_leaves_nothing(
+    nodes: NodeFactory, gluster: glusterlab.GlusterServer, volume: VolumeSpec
+) -> None:
+    node = nodes.node(mount_timeout=3.0, probe_timeout=1.0)
+    await node.start()
+    gluster.freeze()
+    try:
+        with pytest.raises(errors.MountFailed, match="did not finish within 3 s"):
+            await node.engine.acquire(volume, I1)
+        assert kernel_stack(nodes.storage_dir) == [], "no half-made mount is left behind"
+        glusterlab.poll("the orphaned FUSE client to die", lambda: not _clients(nodes.storage_dir), deadline=10)
+    finally:
+        gluster.thaw()
+    assert all(v["holders"] == [] for v in node.engine.status())
+    result = await node.engine.acquire(volume, I1)
+    assert result["mounted_now"] is True and len(kernel_stack(nodes.storage_dir)) == 1
+    await node.engine.release(volume, I1)
+
+
+def _clients(mountpoint: str) -> list[int]:
+    try:
+        return [client_pid(mountpoint)]
+    except AssertionError:
+        return []
+
+
+@pytest_twisted.ensureDeferred
+async def test_restart_keeps_holders_and_remounts_a_missing_mount(nodes: NodeFactory, volume: VolumeSpec) -> None:
+    node = nodes.node()
+    await node.start()
+    await node.engine.acquire(volume, I1)
+    nodes.stop(node)
+    subprocess.run(["umount", nodes.storage_dir], check=True)  # the mount vanished while we were down
+    again = nodes.node()
+    await again.start()
+    [status] = again.engine.status()
+    assert status["holders"] == [I1.to_json()] and status["state"] == "mounted"
+    assert len(kernel_stack(nodes.storage_dir)) == 1
+    await again.engine.release(volume, I1)
+
+
+@pytest_twisted.ensureDeferred
+async def test_reboot_voids_the_old_holders(nodes: NodeFactory, volume: VolumeSpec) -> None:
+    boot = os.path.join(nodes.root, "boot_id")
+    with open(boot, "w") as f:
+        f.write("first-boot\n")
+    node = nodes.node(boot_id_path=boot)
+    await node.start()
+    await node.engine.acquire(volume, I1)
+    nodes.stop(node)
+    subprocess.run(["umount", nodes.storage_dir], check=True)  # a reboot takes every mount away
+    with open(boot, "w") as f:
+        f.write("second-boot\n")
+    after = nodes.node(boot_id_path=boot)
+    assert after.dropped == [(volume, I1)]
+    await after.start()
+    assert after.engine.status() == []
+    assert kernel_stack(nodes.storage_dir) == [], "void holders are not remounted"
