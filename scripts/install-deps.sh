@@ -14,3 +14,6 @@ if [ "${#need[@]}" -gt 0 ]; then
   apt-get install -y -qq glusterfs-server glusterfs-client iproute2 util-linux curl procps >/dev/null
 fi
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[test]'
+# Ganeti 3.0's real Python modules for tests/test_ganeti_storage.py: Debian's
+# ganeti-3.0 .deb, downloaded and unpacked once into a cache folder (no install).
+python3 tests/ganeti_env.py >/dev/null

@@ -1,0 +1,317 @@
+"""Ganeti 3.0's Gluster storage class, with every mount decision left to ganeti-gluster-mountd.
+
+A drop-in for ``ganeti.storage.gluster.GlusterStorage``: same constructor and
+classmethods, so ``ganeti.storage.bdev.DEV_MAP`` and Ganeti's backend drive it
+unchanged.  It never runs ``mount``/``umount`` itself: Ganeti's own class
+mounts and unmounts without counting users (``Remove`` of one disk unmounts the
+volume under every other disk), so this one asks the node's daemon instead,
+holding the volume for ``instance:{instance_uuid}.{disk_index}`` (the name in
+the logical id ``ganeti/{instance_uuid}.{disk_index}``) from ``Attach`` until
+``Shutdown`` or ``Remove``.
+
+This module imports ``ganeti`` and is meant for a Ganeti node only; nothing
+else in ``glusterd_mgr`` imports it.  The socket is
+:data:`glusterd_mgr.client.DEFAULT_SOCKET`, or the environment variable
+``GANETI_GLUSTER_MOUNTD_SOCKET``, or the class attribute
+``GlusterStorage.socket_path`` (the attribute wins).
+
+Installing it (replacing ``ganeti/storage/gluster.py`` by a three-line shim) is
+described in the README, section "Using it from Ganeti".
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, NoReturn, TypeVar
+
+from ganeti import constants, errors
+from ganeti.storage import base, container
+
+from . import client as mountd_client
+from .errors import DiskExists, MountdError
+
+SOCKET_ENV = "GANETI_GLUSTER_MOUNTD_SOCKET"
+HOLDER_KIND = "instance"
+T = TypeVar("T")
+
+__all__ = ["SOCKET_ENV", "GlusterStorage", "GlusterStorageUnit", "install", "socket_path"]
+
+
+def socket_path(override: str | None = None) -> str:
+    """The daemon's socket: an explicit override, else the environment, else the daemon's default."""
+    return override or os.environ.get(SOCKET_ENV) or mountd_client.DEFAULT_SOCKET
+
+
+def _throw(text: str) -> NoReturn:
+    """Ganeti's ThrowError (logs, raises BlockDeviceError) without %-formatting the daemon's text."""
+    base.ThrowError("%s", text)
+    raise AssertionError("unreachable")  # ThrowError always raises
+
+
+def _split_unique_id(unique_id: Any) -> tuple[str, str]:
+    """(driver, path) from a logical id, refused like Ganeti's own class refuses it."""
+    if not isinstance(unique_id, (tuple, list)) or len(unique_id) != 2:
+        raise ValueError(f"Invalid configuration data {unique_id!r}")
+    driver, path = unique_id
+    return str(driver), str(path)
+
+
+def _holder(path: str) -> dict[str, str]:
+    """The holder a disk's mount is kept for: its name in the in-volume folder, ``{uuid}.{idx}``."""
+    folder, sep, name = path.partition("/")
+    if not sep or not folder or not name or "/" in name:
+        _throw(f"{path!r}: not a Gluster disk name (expected ganeti/{{instance_uuid}}.{{disk_index}})")
+    return {"kind": HOLDER_KIND, "id": name}
+
+
+def _volume(params: Any) -> dict[str, Any]:
+    """The volume as the daemon names it, from the disk parameters Ganeti's own class reads."""
+    try:
+        host = params[constants.GLUSTER_HOST]
+        port = params[constants.GLUSTER_PORT]
+        volume = params[constants.GLUSTER_VOLUME]
+    except (KeyError, TypeError) as err:
+        _throw(f"Gluster disk parameters incomplete: missing {err}")
+    try:
+        port = int(port)
+    except (TypeError, ValueError):
+        _throw(f"Gluster disk parameter {constants.GLUSTER_PORT}={port!r} is not a port number")
+    return {"host": str(host), "port": port, "volume": str(volume)}
+
+
+def _mib(size: Any) -> int:
+    """Ganeti sizes are MiB, sometimes floats; the daemon takes whole MiB (rounded up: never smaller)."""
+    return math.ceil(float(size))
+
+
+class GlusterStorage(base.BlockDev):  # type: ignore[misc]  # ganeti is untyped
+    """A disk file on a Gluster volume; the volume is mounted by ganeti-gluster-mountd, never by this class.
+
+    ``unique_id`` is ``(file_driver, "ganeti/{instance_uuid}.{disk_index}")``.
+    ``Attach`` (run by the constructor, as Ganeti's own class does) takes the
+    disk's holder, so ``dev_path`` is usable as soon as the object exists;
+    ``Shutdown`` and ``Remove`` give it back, and the daemon unmounts after the
+    last holder of the node.
+    """
+
+    socket_path: ClassVar[str | None] = None
+    """Overrides the environment and the default socket (tests, or a subclass per daemon)."""
+    timeout: ClassVar[float] = mountd_client.DEFAULT_TIMEOUT
+    dev_path: str | None  # set by BlockDev.__init__; the file on this node's mount once attached
+
+    def __init__(self, unique_id: Any, children: Any, size: Any, params: Any, dyn_params: Any, **kwargs: Any) -> None:
+        if children:
+            base.ThrowError("Invalid setup for file device")
+        self.driver, self.path = _split_unique_id(unique_id)
+        self.volume = _volume(params)
+        self.holder = _holder(self.path)
+        self.mountpoint: str | None = None
+        self.full_path: str | None = None
+        super().__init__(unique_id, children, size, params, dyn_params, **kwargs)
+        self.Attach()
+
+    # -- the daemon --------------------------------------------------------
+
+    @classmethod
+    def _client(cls) -> mountd_client.Client:
+        return mountd_client.Client(socket_path(cls.socket_path), timeout=cls.timeout)
+
+    @classmethod
+    def _rpc(cls, what: str, call: Callable[[mountd_client.Client], T]) -> T:
+        """One daemon call; its error becomes Ganeti's BlockDeviceError carrying the daemon's message."""
+        try:
+            return call(cls._client())
+        except MountdError as err:
+            _throw(f"{what}: {err.message}")
+
+    def _acquire(self) -> None:
+        result = self._rpc(f"{self.path}: cannot mount the Gluster volume", lambda c: c.acquire(self.volume, self.holder))
+        self.mountpoint = str(result["mountpoint"])
+        self.full_path = os.path.join(self.mountpoint, self.path)
+
+    def _release(self, holder: dict[str, str] | None = None) -> None:
+        who = holder or self.holder
+        self._rpc(f"{self.path}: cannot release the Gluster volume", lambda c: c.release(self.volume, who))
+
+    def _info(self) -> dict[str, Any]:
+        info: dict[str, Any] = self._rpc(f"{self.path}: cannot stat", lambda c: c.disk_info(self.volume, self.path))
+        return info
+
+    def _detach(self) -> None:
+        self.dev_path = None
+        self.attached = False
+
+    # -- BlockDev ----------------------------------------------------------
+
+    @classmethod
+    def Create(
+        cls,
+        unique_id: Any,
+        children: Any,
+        size: Any,
+        spindles: Any,
+        params: Any,
+        excl_stor: Any,
+        dyn_params: Any,
+        **kwargs: Any,
+    ) -> GlusterStorage:
+        """Create the disk file; the volume is taken for the disk first, so it is mounted once, not twice."""
+        if excl_stor:
+            raise errors.ProgrammerError("FileStorage device requested with exclusive_storage")
+        _, path = _split_unique_id(unique_id)
+        if children:
+            base.ThrowError("Invalid setup for file device")
+        volume = _volume(params)
+        holder = _holder(path)
+        cls._rpc(f"{path}: cannot mount the Gluster volume", lambda c: c.acquire(volume, holder))
+        try:
+            cls._client().disk_create(volume, path, _mib(size))
+        except MountdError as err:
+            # A disk that exists may be in use under this holder: keep it.  Otherwise
+            # nothing was made (the daemon never leaves a half-made disk), so let go.
+            if not isinstance(err, DiskExists):
+                cls._rpc(f"{path}: cannot release the Gluster volume", lambda c: c.release(volume, holder))
+            _throw(f"{path}: can't create: {err.message}")
+        return cls(unique_id, children, size, params, dyn_params, **kwargs)
+
+    def Attach(self, **kwargs: Any) -> bool:
+        """Hold the volume for this disk and check the file; a missing file is not attached (and not held)."""
+        self._acquire()
+        if not self._info()["exists"]:
+            self._release()
+            self._detach()
+            return False
+        self.dev_path = self.full_path
+        self.attached = True
+        return True
+
+    def Assemble(self) -> None:
+        """Make sure the volume is held and the file exists (idempotent, like Attach)."""
+        if not self.Attach():
+            base.ThrowError("%s: No such file", self.full_path or self.path)
+
+    def Shutdown(self) -> None:
+        """Give the volume back; the daemon unmounts after the node's last holder (a busy mount stays)."""
+        self._release()
+        self._detach()
+
+    def Open(self, force: bool = False, exclusive: bool = True) -> None:
+        """Ready for I/O once attached: a file needs nothing more."""
+        if not self.attached and not self.Attach():
+            base.ThrowError("%s: No such file", self.full_path or self.path)
+
+    def Close(self) -> None:
+        """No-op: the holder stays until Shutdown, as the disk may be opened again."""
+
+    def Remove(self) -> bool:
+        """Remove the file (True if there was one) and give the volume back."""
+        result = self._rpc(f"{self.path}: can't remove", lambda c: c.disk_remove(self.volume, self.path))
+        self._release()
+        self._detach()
+        return bool(result["removed"])
+
+    def Rename(self, new_id: Any) -> None:
+        """Move the file inside the in-volume folder (never over another disk) and move its holder along."""
+        _, new_path = _split_unique_id(new_id)
+        new_holder = _holder(new_path)
+        self._rpc(f"{self.path}: can't rename to {new_path}", lambda c: c.disk_rename(self.volume, self.path, new_path))
+        old_holder = self.holder
+        if self.attached:
+            self._rpc(f"{new_path}: cannot mount the Gluster volume", lambda c: c.acquire(self.volume, new_holder))
+            self._release(old_holder)
+        self.unique_id = new_id
+        self.path, self.holder = new_path, new_holder
+        if self.mountpoint is not None:
+            self.full_path = os.path.join(self.mountpoint, new_path)
+            if self.attached:
+                self.dev_path = self.full_path
+
+    def Grow(self, amount: Any, dryrun: bool, backingstore: bool, excl_stor: bool) -> None:
+        """Grow by ``amount`` MiB; dryrun only checks, backingstore=False changes nothing (as Ganeti's)."""
+        if amount < 0:
+            base.ThrowError("%s: can't grow by negative amount", self.path)
+        if amount == 0:
+            if not self._info()["exists"]:
+                base.ThrowError("%s: No such file", self.path)
+            return
+        self._rpc(
+            f"{self.path}: can't grow",
+            lambda c: c.disk_grow(self.volume, self.path, _mib(amount), dryrun=bool(dryrun), backingstore=bool(backingstore)),
+        )
+
+    def GetActualSize(self) -> int:
+        """The file's size in bytes, as Ganeti's class returns it."""
+        info = self._info()
+        if not info["exists"]:
+            base.ThrowError("%s: No such file", self.full_path or self.path)
+        return int(info["size_bytes"])
+
+    def GetUserspaceAccessUri(self, hypervisor: str) -> str:
+        """QEMU's gluster:// URI for KVM (the daemon builds it, brackets for IPv6 included)."""
+        if hypervisor != constants.HT_KVM:
+            base.ThrowError("Hypervisor %s doesn't support Gluster userspace access", hypervisor)
+        return str(self._info()["uri"])
+
+
+class GlusterStorageUnit(container._Base):  # type: ignore[misc]
+    """``gnt-node list-storage -t gluster``: the space of the volume mounted at the storage dir.
+
+    Built like Ganeti's ``container.FileStorage`` (``paths`` is
+    ``[gluster_storage_dir]``, as the master sends it), but the numbers come
+    from the daemon's ``volume.statvfs``: a node where the volume is not in use
+    fails ("not mounted") instead of reporting its root file system, which is
+    what the design accepts.  ``gnt-node list`` and the allocator are not fed:
+    Ganeti's ``backend._STORAGE_TYPE_INFO_FN`` keeps ``None`` for gluster.
+    """
+
+    socket_path: ClassVar[str | None] = None
+    timeout: ClassVar[float] = 30.0
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        super().__init__()
+        self._paths = list(paths)
+
+    def List(self, name: str | None, fields: Sequence[str]) -> list[list[Any]]:
+        client = mountd_client.Client(socket_path(self.socket_path), timeout=self.timeout)
+        try:
+            mounts = client.status()["mounts"]
+        except MountdError as err:
+            raise errors.StorageError(f"gluster storage: {err.message}") from None
+        return [self._row(client, mounts, path, fields) for path in (self._paths if name is None else [name])]
+
+    @staticmethod
+    def _row(client: mountd_client.Client, mounts: list[dict[str, Any]], path: str, fields: Sequence[str]) -> list[Any]:
+        wanted = os.path.normpath(path)
+        volume = next((m["volume"] for m in mounts if os.path.normpath(m["mountpoint"]) == wanted), None)
+        if volume is None:
+            raise errors.StorageError(f"{path}: no Gluster volume is mounted there on this node (not in use here)")
+        try:
+            space = client.statvfs(volume)
+        except MountdError as err:
+            raise errors.StorageError(f"{path}: {err.message}") from None
+        size, free = int(space["storage_size"]), int(space["storage_free"])
+        values: dict[str, Any] = {
+            constants.SF_NAME: path,
+            constants.SF_SIZE: size,
+            constants.SF_FREE: free,
+            # Used space of the whole volume: walking the folder (as FileStorage does) stats every disk over the network.
+            constants.SF_USED: size - free,
+            constants.SF_ALLOCATABLE: True,
+        }
+        row = []
+        for field in fields:
+            if field not in values:
+                raise errors.StorageError(f"Unknown field: {field!r}")
+            row.append(values[field])
+        return row
+
+
+def install() -> None:
+    """Point Ganeti's storage-unit table at GlusterStorageUnit (the shim calls this).
+
+    ``bdev.DEV_MAP`` needs nothing: it takes ``GlusterStorage`` from
+    ``ganeti.storage.gluster``, which the shim replaces.
+    """
+    container._STORAGE_TYPES[constants.ST_GLUSTER] = GlusterStorageUnit

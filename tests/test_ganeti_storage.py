@@ -1,0 +1,493 @@
+"""glusterd_mgr.ganeti_storage driven by Ganeti 3.0's real code, side by side with Ganeti's own Gluster class.
+
+Ganeti's modules are Debian's ganeti-3.0 package, unpacked by tests/ganeti_env.py
+(never copies).  Ganeti's backend functions (BlockdevCreate, BlockdevAssemble,
+...) run unchanged with ``bdev.DEV_MAP`` pointed at our class; Ganeti's own
+``GlusterStorage`` runs against the same real volume with its ssconf and its
+file-storage whitelist pointed at the test folder.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import inspect
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import types
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psutil
+import pytest
+
+from glusterd_mgr.mountinfo import parse, stack_at
+from glusterd_mgr.volume import VolumeSpec
+
+from . import ganeti_env, glusterlab
+from .daemon_proc import REPO, DaemonProcess
+
+pytestmark = [
+    pytest.mark.gluster,
+    pytest.mark.timeout(300),
+    # Ganeti 3.0 calls pyparsing's and the ssl module's old names.
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+]
+METHODS = [
+    "__init__", "Create", "Attach", "Assemble", "Shutdown", "Open", "Close", "Remove", "Rename", "Grow", "GetActualSize",
+    "GetUserspaceAccessUri",
+]  # fmt: skip
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def g() -> types.SimpleNamespace:
+    """Ganeti's real modules (and ours, which imports them)."""
+    path = ganeti_env.activate()
+    from ganeti import backend, constants, errors, objects, pathutils
+    from ganeti.storage import base, bdev, container, filestorage
+    from ganeti.storage import gluster as own
+
+    from glusterd_mgr import ganeti_storage as ours
+
+    for module in (base, errors, constants, bdev, backend, own):
+        assert module.__file__.startswith(path), f"{module.__name__} is not Ganeti's own: {module.__file__}"
+    return types.SimpleNamespace(
+        path=path, backend=backend, constants=constants, errors=errors, objects=objects, pathutils=pathutils,
+        base=base, bdev=bdev, container=container, filestorage=filestorage, own=own, ours=ours,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def root(gluster: glusterlab.GlusterServer, lab_base: str) -> Iterator[str]:
+    path = os.path.join(lab_base, "gn-" + uuid.uuid4().hex[:8])
+    os.makedirs(path)
+    yield path
+    for mount in sorted(glusterlab.mounts_under(path), key=len, reverse=True):
+        subprocess.run(["umount", "-l", mount], check=False)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def daemon(root: str) -> Iterator[DaemonProcess]:
+    d = DaemonProcess(os.path.join(root, "daemon")).start()
+    yield d
+    d.kill()
+    print(f"--- daemon log (tail) ---\n{d.log()}")
+
+
+@pytest.fixture
+def ours(g: types.SimpleNamespace, daemon: DaemonProcess) -> type:
+    """Our class, talking to this test's daemon (the class attribute a deployment would leave unset)."""
+    return type("GlusterStorage", (g.ours.GlusterStorage,), {"socket_path": daemon.socket})
+
+
+class OwnEnv:
+    """What Ganeti's own class reads from the node, redirected into the test folder; its mount commands recorded."""
+
+    def __init__(self, g: types.SimpleNamespace, root: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.mountpoint = os.path.join(root, "own-gluster")
+        ssconf_dir = os.path.join(root, "ssconf")
+        os.makedirs(ssconf_dir)
+        with open(os.path.join(ssconf_dir, "ssconf_" + g.constants.SS_GLUSTER_STORAGE_DIR), "w") as f:
+            f.write(self.mountpoint + "\n")
+        whitelist = os.path.join(root, "file-storage-paths")
+        with open(whitelist, "w") as f:
+            f.write(f"{root}\n")
+        # ssconf.SimpleStore() reads pathutils.DATA_DIR at call time.
+        monkeypatch.setattr(g.pathutils, "DATA_DIR", ssconf_dir)
+        # FileDeviceHelper looks the acceptance function up in its module at call time.
+        monkeypatch.setattr(
+            g.filestorage, "CheckFileStoragePathAcceptance",
+            functools.partial(g.filestorage.CheckFileStoragePathAcceptance, _filename=whitelist),
+        )  # fmt: skip
+        self.commands: list[str] = []
+        real_run = g.own.GlusterVolume.__init__.__defaults__[0]
+
+        def run_cmd(cmd: Any, **kwargs: Any) -> Any:
+            self.commands.append(cmd if isinstance(cmd, str) else " ".join(cmd))
+            return real_run(cmd, **kwargs)
+
+        # GlusterVolume binds utils.RunCmd as a default argument: replace the default.
+        monkeypatch.setattr(g.own.GlusterVolume.__init__, "__defaults__", (run_cmd, None))
+
+    def mounts(self) -> int:
+        return sum(c.startswith("mount ") for c in self.commands)
+
+    def umounts(self) -> int:
+        return sum(c.startswith("umount ") for c in self.commands)
+
+
+@pytest.fixture
+def own_env(g: types.SimpleNamespace, root: str, monkeypatch: pytest.MonkeyPatch) -> OwnEnv:
+    return OwnEnv(g, root, monkeypatch)
+
+
+def params(g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, access: str = "kernelspace") -> dict[str, Any]:
+    c = g.constants
+    return {c.GLUSTER_HOST: gluster.address, c.GLUSTER_PORT: 24007, c.GLUSTER_VOLUME: "gv0", c.LDP_ACCESS: access}
+
+
+def logical_id(g: types.SimpleNamespace, instance_uuid: str, idx: int = 0) -> tuple[str, str]:
+    """As Ganeti 3.0's GenerateDiskTemplate makes it for the gluster template."""
+    return (g.constants.FD_DEFAULT, f"ganeti/{instance_uuid}.{idx}")
+
+
+def glusterfs_mounted(path: str, mountinfo: str = "/proc/self/mountinfo") -> bool:
+    with open(mountinfo) as f:
+        return any(r.is_glusterfs for r in stack_at(parse(f.read()), path))
+
+
+def metric_sum(daemon: DaemonProcess, name: str) -> float:
+    total = 0.0
+    for line in daemon.client().metrics().splitlines():
+        if line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def mount_attempts(daemon: DaemonProcess) -> float:
+    return metric_sum(daemon, "ganeti_gluster_mount_attempts_total")
+
+
+def holder_ids(daemon: DaemonProcess) -> set[str]:
+    return {h["id"] for m in daemon.client().status()["mounts"] for h in m["holders"]}
+
+
+def test_a_real_blockdev_with_ganetis_signatures(g: types.SimpleNamespace) -> None:
+    cls = g.ours.GlusterStorage
+    assert issubclass(cls, g.base.BlockDev)
+    assert cls.Create.__self__ is cls, "Create is a classmethod, as Ganeti's"
+    for name in METHODS:
+        mine, theirs = inspect.signature(getattr(cls, name)), inspect.signature(getattr(g.own.GlusterStorage, name))
+        assert [(p.name, p.kind, p.default) for p in mine.parameters.values()] == [
+            (p.name, p.kind, p.default) for p in theirs.parameters.values()
+        ], name
+    # Refused before any I/O, exactly as Ganeti's own class refuses.
+    p = {g.constants.GLUSTER_HOST: "192.0.2.1", g.constants.GLUSTER_PORT: 24007, g.constants.GLUSTER_VOLUME: "gv0"}
+    for klass in (cls, g.own.GlusterStorage):
+        with pytest.raises(g.errors.ProgrammerError):
+            klass.Create(("loop", "ganeti/x.0"), [], 1, None, p, True, {})
+        with pytest.raises(ValueError):
+            klass.Create("ganeti/x.0", [], 1, None, p, False, {})
+    # The rest of the package never imports the Ganeti-only module.
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, glusterd_mgr.client, glusterd_mgr.ctl, glusterd_mgr.daemon; "
+         "print(sorted(m for m in sys.modules if m.startswith(('ganeti', 'glusterd_mgr.ganeti'))))"],
+        capture_output=True, text=True, cwd=REPO, check=True,
+    )  # fmt: skip
+    assert out.stdout.strip() == "[]"
+
+
+def test_errors_surface_as_block_device_errors(
+    g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, root: str, daemon: DaemonProcess, ours: type
+) -> None:
+    missing = {**params(g, gluster), g.constants.GLUSTER_VOLUME: "nosuchvol"}
+    with pytest.raises(g.errors.BlockDeviceError, match=r"cannot mount the Gluster volume: .*nosuchvol") as failed:
+        ours.Create(logical_id(g, str(uuid.uuid4())), [], 1, None, missing, False, {})
+    [mount] = daemon.client().status()["mounts"]
+    assert mount["last_error"] and mount["last_error"] in str(failed.value), "the daemon's own diagnosis, word for word"
+    assert holder_ids(daemon) == set()
+    absent = type("GlusterStorage", (g.ours.GlusterStorage,), {"socket_path": os.path.join(root, "nobody.sock")})
+    with pytest.raises(g.errors.BlockDeviceError, match="not running"):
+        absent(logical_id(g, str(uuid.uuid4())), [], 1, params(g, gluster), {})
+    with pytest.raises(g.errors.BlockDeviceError, match="not a Gluster disk name"):
+        absent(("loop", "no-folder"), [], 1, params(g, gluster), {})
+    with pytest.raises(g.errors.BlockDeviceError, match="Invalid setup"):
+        absent(logical_id(g, "x"), ["child"], 1, params(g, gluster), {})
+
+
+def test_ganeti_backend_call_sequence(
+    g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, daemon: DaemonProcess, root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ganeti's own backend functions, as noded runs them for one instance disk, with DEV_MAP pointed at our class."""
+    monkeypatch.setenv(g.ours.SOCKET_ENV, daemon.socket)  # how a node would point it elsewhere
+    monkeypatch.setitem(g.bdev.DEV_MAP, g.constants.DT_GLUSTER, g.ours.GlusterStorage)
+    links = os.path.join(root, "instance-disks")
+    os.makedirs(links)
+    monkeypatch.setattr(g.pathutils, "DISK_LINKS_DIR", links)
+    monkeypatch.setattr(g.backend.DevCacheManager, "_ROOT_DIR", os.path.join(root, "bdev-cache"))
+    b, c = g.backend, g.constants
+    instance_uuid = str(uuid.uuid4())
+    instance = g.objects.Instance(name="inst1.example.com", uuid=instance_uuid, hypervisor=c.HT_KVM)
+    disk = g.objects.Disk(
+        dev_type=c.DT_GLUSTER, logical_id=logical_id(g, instance_uuid), size=8, params=params(g, gluster),
+        dynamic_params={}, children=[], iv_name="disk/0", uuid=str(uuid.uuid4()), name=None, mode="rw", spindles=None,
+    )  # fmt: skip
+    path = os.path.join(daemon.storage_dir, "ganeti", f"{instance_uuid}.0")
+    holder = f"{instance_uuid}.0"
+
+    assert b.BlockdevCreate(disk, 8, instance.name, True, "originstname+inst1", False) == disk.logical_id
+    assert os.path.getsize(path) == 8 * MiB
+    assert holder_ids(daemon) == {holder} and glusterfs_mounted(daemon.storage_dir)
+    assert mount_attempts(daemon) == 1, "Create then Attach mounted once"
+    dev_path, link, uri = b.BlockdevAssemble(disk, instance, True, 0)
+    assert dev_path == path and os.readlink(link) == path and uri is None
+    b.BlockdevOpen(instance.name, [disk], True)
+    pattern = os.urandom(64 * 1024)
+    with open(dev_path, "r+b") as f:
+        f.seek(3 * MiB)
+        f.write(pattern)
+        os.fsync(f.fileno())
+    b.BlockdevGrow(disk, 4, False, True, False)
+    assert b.BlockdevGetdimensions([disk]) == [(12 * MiB, None)]
+    with open(dev_path, "rb") as f:
+        f.seek(3 * MiB)
+        assert f.read(len(pattern)) == pattern
+    b.BlockdevGrow(disk, 4, True, True, False)  # dryrun
+    assert os.path.getsize(path) == 12 * MiB
+    with pytest.raises(b.RPCFail, match="exists"):
+        b.BlockdevCreate(disk, 8, instance.name, True, "", False)
+    assert holder_ids(daemon) == {holder}, "a failed create of an existing disk keeps its holder"
+    b.BlockdevClose(instance.name, [disk])
+    assert not os.path.lexists(link)
+    assert glusterfs_mounted(daemon.storage_dir), "Close keeps the volume"
+    b.BlockdevShutdown(disk)
+    assert holder_ids(daemon) == set()
+    assert not glusterfs_mounted(daemon.storage_dir), "the last holder left: unmounted"
+    assert mount_attempts(daemon) == 1
+    b.BlockdevRemove(disk)
+    assert not glusterfs_mounted(daemon.storage_dir) and holder_ids(daemon) == set()
+    assert b.BlockdevGetdimensions([disk]) == [None], "gone: FindDevice finds nothing"
+    assert holder_ids(daemon) == set() and not glusterfs_mounted(daemon.storage_dir)
+    assert daemon.client().disk_info(VolumeSpec(gluster.address, 24007, "gv0").to_json(), f"ganeti/{holder}")["exists"] is False
+
+
+def test_userspace_uri_rename_and_refusals(
+    g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, daemon: DaemonProcess, ours: type
+) -> None:
+    c = g.constants
+    instance_uuid = str(uuid.uuid4())
+    dev = ours.Create(logical_id(g, instance_uuid), [], 2, None, params(g, gluster, c.DISK_USERSPACE), False, {})
+    assert dev.GetUserspaceAccessUri(c.HT_KVM) == f"gluster://{gluster.address}:24007/gv0/ganeti/{instance_uuid}.0"
+    with pytest.raises(g.errors.BlockDeviceError, match="doesn't support Gluster userspace access"):
+        dev.GetUserspaceAccessUri(c.HT_XEN_PVM)
+    with pytest.raises(g.errors.BlockDeviceError, match="negative"):
+        dev.Grow(-1, False, True, False)
+    # Rename: refused by Ganeti's class, done here, the holder moving along with the name.
+    other = str(uuid.uuid4())
+    dev.Rename(logical_id(g, other))
+    assert dev.dev_path == os.path.join(daemon.storage_dir, "ganeti", f"{other}.0") and os.path.getsize(dev.dev_path) == 2 * MiB
+    assert holder_ids(daemon) == {f"{other}.0"}
+    assert not os.path.exists(os.path.join(daemon.storage_dir, "ganeti", f"{instance_uuid}.0"))
+    taken = ours.Create(logical_id(g, instance_uuid), [], 1, None, params(g, gluster), False, {})
+    with pytest.raises(g.errors.BlockDeviceError, match="can't rename"):
+        dev.Rename(logical_id(g, instance_uuid))
+    assert os.path.getsize(taken.dev_path) == 1 * MiB, "a rename never replaces a disk"
+    assert dev.Remove() is True and taken.Remove() is True
+    assert holder_ids(daemon) == set() and not glusterfs_mounted(daemon.storage_dir)
+
+
+def run_sequence(cls: type, g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, mountpoint: str, count: Any) -> dict[str, Any]:
+    """The call sequence Ganeti's backend makes for one disk, on one class; what an observer sees at each step."""
+    seen: dict[str, Any] = {}
+    uid, p = logical_id(g, str(uuid.uuid4())), params(g, gluster)
+    dev = cls.Create(uid, [], 8, None, p, False, {})
+    seen["mounts_by_create"] = count()
+    seen["attached"] = dev.Attach()
+    dev.Assemble()
+    dev.Open(force=True)
+    pattern = os.urandom(4096)
+    with open(dev.dev_path, "r+b") as f:
+        f.write(pattern)
+        os.fsync(f.fileno())
+    dev.Grow(4, False, True, False)
+    seen["size"] = dev.GetActualSize()
+    seen["uri"] = dev.GetUserspaceAccessUri(g.constants.HT_KVM)
+    try:
+        dev.GetUserspaceAccessUri(g.constants.HT_XEN_PVM)
+    except g.errors.BlockDeviceError as err:
+        seen["xen_refused"] = str(err)
+    with open(dev.dev_path, "rb") as f:
+        seen["data_intact"] = f.read(len(pattern)) == pattern
+    dev.Close()
+    path = dev.dev_path
+    dev.Shutdown()
+    seen["mounted_after_shutdown"] = glusterfs_mounted(mountpoint)
+    seen["mounts_to_shutdown"] = count()
+    found = cls(uid, [], 12, p, {})  # BlockdevRemove: FindDevice, then Remove
+    seen["removed"] = found.Remove()
+    seen["file_left"] = os.path.exists(path)
+    seen["mounted_after_remove"] = glusterfs_mounted(mountpoint)
+    with pytest.raises(g.errors.BlockDeviceError):
+        found.Rename(logical_id(g, str(uuid.uuid4())))  # the file is gone: both refuse
+    return seen
+
+
+def test_side_by_side_with_ganetis_own_class(
+    g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, daemon: DaemonProcess, ours: type, own_env: OwnEnv
+) -> None:
+    mine = run_sequence(ours, g, gluster, daemon.storage_dir, lambda: mount_attempts(daemon))
+    theirs = run_sequence(g.own.GlusterStorage, g, gluster, own_env.mountpoint, own_env.mounts)
+    same = ("attached", "size", "data_intact", "removed", "file_left", "mounted_after_remove", "xen_refused")
+    assert {k: mine[k] for k in same} == {k: theirs[k] for k in same} == {
+        "attached": True, "size": 12 * MiB, "data_intact": True, "removed": True, "file_left": False, "mounted_after_remove": False,
+        "xen_refused": "Hypervisor xen-pvm doesn't support Gluster userspace access",
+    }  # fmt: skip
+    # The same URI but for the disk's name (each run made its own disk).
+    assert mine["uri"].rsplit("/", 1)[0] == theirs["uri"].rsplit("/", 1)[0] == f"gluster://{gluster.address}:24007/gv0/ganeti"
+    # Where they differ (README, "Using it from Ganeti"):
+    assert theirs["mounts_by_create"] == 2 and own_env.commands[1].startswith("umount"), "Ganeti's Create mounts, unmounts, mounts"
+    assert mine["mounts_by_create"] == 1
+    assert theirs["mounted_after_shutdown"] is True, "Ganeti's Shutdown never unmounts"
+    assert mine["mounted_after_shutdown"] is False
+    assert theirs["mounts_to_shutdown"] == mine["mounts_to_shutdown"] + 1
+
+
+def test_holders_are_counted_unlike_ganetis_class(
+    g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, daemon: DaemonProcess, ours: type, own_env: OwnEnv
+) -> None:
+    """Disk A assembled and open, disk B removed: Ganeti's class unmounts under A; ours keeps A's mount."""
+    outcome = {}
+    for name, cls in (("ours", ours), ("own", g.own.GlusterStorage)):
+        p = params(g, gluster)
+        a = cls.Create(logical_id(g, str(uuid.uuid4())), [], 1, None, p, False, {})
+        a.Assemble()
+        a.Open()
+        b = cls.Create(logical_id(g, str(uuid.uuid4())), [], 1, None, p, False, {})
+        b.Assemble()
+        assert b.Remove() is True
+        outcome[name] = os.path.exists(a.dev_path)
+        if outcome[name]:
+            a.Shutdown()
+            a.Remove()
+        else:
+            cls(a.unique_id, [], 1, p, {}).Remove()
+    assert outcome == {"ours": True, "own": False}
+    assert holder_ids(daemon) == set() and not glusterfs_mounted(daemon.storage_dir)
+
+
+def _glusterfs_client_of(mountpoint: str) -> psutil.Process:
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        if proc.info["name"] == "glusterfs" and mountpoint in (proc.info["cmdline"] or ()):
+            return proc
+    raise AssertionError(f"no glusterfs client process serves {mountpoint}")
+
+
+def _attaches(cls: type, unique_id: Any, p: Any, block_device_error: type[Exception]) -> bool:
+    """What Ganeti's FindDevice asks: a fresh object that attaches.
+
+    Until the daemon's probe (every second in these tests) has remounted, a disk
+    call on the dead mount fails (daemon defect: an internal error, not a
+    recovery nor a storage-error ENOTCONN), so a failure here means "not yet".
+    """
+    try:
+        return bool(cls(unique_id, [], 1, p, {}).attached)
+    except block_device_error:
+        return False
+
+
+def test_dead_fuse_client(
+    g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, daemon: DaemonProcess, ours: type, own_env: OwnEnv
+) -> None:
+    """After the FUSE client dies, Ganeti's class cannot attach any more; the daemon mounts afresh."""
+    for cls, mountpoint in ((ours, daemon.storage_dir), (g.own.GlusterStorage, own_env.mountpoint)):
+        dev = cls.Create(logical_id(g, str(uuid.uuid4())), [], 1, None, params(g, gluster), False, {})
+        dev.Assemble()
+        client = _glusterfs_client_of(mountpoint)
+        client.send_signal(signal.SIGKILL)
+        client.wait(10)
+        if cls is ours:
+            # The daemon's probe (every second here) or the next Attach finds it dead and mounts afresh.
+            attached = functools.partial(_attaches, ours, dev.unique_id, dev.params, g.errors.BlockDeviceError)
+            glusterlab.poll("the daemon to remount the dead mount", attached, deadline=30)
+            assert os.path.getsize(dev.dev_path) == 1 * MiB
+            assert _glusterfs_client_of(mountpoint).pid != client.pid
+            assert metric_sum(daemon, "ganeti_gluster_dead_mount_recoveries_total") == 1
+            [mount] = daemon.client().status()["mounts"]
+            assert mount["state"] == "mounted" and [h["id"] for h in mount["holders"]] == [dev.holder["id"]]
+            dev.Remove()
+        else:
+            with pytest.raises(OSError):
+                os.stat(dev.dev_path)  # ENOTCONN, and nothing recovers it
+            with pytest.raises(g.errors.BlockDeviceError, match=r"should be mounted but isn't|mount failure"):
+                cls(dev.unique_id, [], 1, dev.params, {})
+            subprocess.run(["umount", "-l", mountpoint], check=False)
+
+
+def test_storage_report(
+    g: types.SimpleNamespace,
+    gluster: glusterlab.GlusterServer,
+    daemon: DaemonProcess,
+    ours: type,
+    own_env: OwnEnv,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """list-storage for the gluster type: the volume's space where it is mounted, a clean failure elsewhere."""
+    c = g.constants
+    monkeypatch.setattr(g.ours.GlusterStorageUnit, "socket_path", daemon.socket)
+    monkeypatch.setitem(g.container._STORAGE_TYPES, c.ST_GLUSTER, g.container._STORAGE_TYPES[c.ST_GLUSTER])
+    fields = [c.SF_NAME, c.SF_SIZE, c.SF_FREE, c.SF_USED, c.SF_ALLOCATABLE]
+    own_unit = g.container.GetStorage(c.ST_GLUSTER, [daemon.storage_dir])  # Ganeti's: FileStorage on the folder
+    g.ours.install()
+    unit = g.container.GetStorage(c.ST_GLUSTER, [daemon.storage_dir])  # as noded builds it from the master's args
+    assert isinstance(unit, g.ours.GlusterStorageUnit)
+    os.makedirs(daemon.storage_dir, exist_ok=True)
+    with pytest.raises(g.errors.StorageError, match="not in use here"):
+        unit.List(None, fields)
+    root_fs = own_unit.List(None, [c.SF_SIZE])[0][0]
+    st = os.statvfs(daemon.storage_dir)
+    # Ganeti's class answers with the numbers of whatever file system holds the empty folder (it rounds up).
+    assert abs(root_fs - st.f_blocks * st.f_frsize // MiB) <= 1, "Ganeti's reports the node's own file system when unmounted"
+    dev = ours.Create(logical_id(g, str(uuid.uuid4())), [], 1, None, params(g, gluster), False, {})
+    [[name, size, free, used, allocatable]] = unit.List(None, fields)
+    st = os.statvfs(daemon.storage_dir)
+    assert (name, size, allocatable) == (daemon.storage_dir, st.f_blocks * st.f_frsize // MiB, True)
+    assert abs(free - st.f_bavail * st.f_frsize // MiB) <= 2 and used == size - free
+    assert unit.List(daemon.storage_dir, [c.SF_FREE])[0][0] == free
+    with pytest.raises(g.errors.StorageError, match="Unknown field"):
+        unit.List(None, ["bogus"])
+    # Nothing goes to gnt-node list or the allocator: no space function for the gluster type.
+    assert g.backend._STORAGE_TYPE_INFO_FN[c.ST_GLUSTER] is None
+    with pytest.raises(NotImplementedError):
+        g.backend._ApplyStorageInfoFunction(c.ST_GLUSTER, daemon.storage_dir, [])
+    dev.Shutdown()
+    dev = ours(dev.unique_id, [], 1, dev.params, {})
+    assert dev.Remove() is True
+    with pytest.raises(g.errors.StorageError, match="not in use here"):
+        unit.List(None, fields)
+
+
+SHIM_BEGIN, SHIM_END = "<!-- ganeti-shim:begin -->", "<!-- ganeti-shim:end -->"
+
+
+def documented_shim() -> str:
+    """The replacement gluster.py as the operator's instructions give it (README, or docs/ganeti.md before the merge)."""
+    for doc in ("README.md", os.path.join("docs", "ganeti.md")):
+        path = os.path.join(REPO, doc)
+        text = open(path).read() if os.path.exists(path) else ""
+        if SHIM_BEGIN in text:
+            block = textwrap.dedent(text.split(SHIM_BEGIN, 1)[1].split(SHIM_END, 1)[0])
+            return block.split("<<'EOF'\n", 1)[1].split("\nEOF\n", 1)[0] + "\n"
+    raise AssertionError("no ganeti-shim block in README.md or docs/ganeti.md")
+
+
+def test_documented_install_replaces_ganetis_class(g: types.SimpleNamespace, root: str) -> None:
+    """The operator's step, done on a copy of Ganeti's tree: noded's modules then use our classes."""
+    tree = os.path.join(root, "ganeti-tree")
+    shutil.copytree(g.path, tree, symlinks=True)
+    target = os.path.join(tree, "ganeti", "storage", "gluster.py")
+    os.rename(target, target + ".distrib")  # dpkg-divert --rename
+    with open(target, "w") as f:
+        f.write(documented_shim())
+    for cached in glob.glob(os.path.join(tree, "ganeti", "storage", "__pycache__", "gluster.*.pyc")):
+        os.remove(cached)
+    probe = textwrap.dedent(
+        """
+        import sys, warnings
+        warnings.simplefilter("ignore")
+        from ganeti import backend, constants
+        from ganeti.storage import bdev, container
+        print(bdev.DEV_MAP[constants.DT_GLUSTER].__module__, container.GetStorageClass(constants.ST_GLUSTER).__name__,
+              backend._STORAGE_TYPE_INFO_FN[constants.ST_GLUSTER])
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([tree, REPO])}
+    out = subprocess.run([sys.executable, "-c", probe], check=False, capture_output=True, text=True, env=env, cwd=root, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["glusterd_mgr.ganeti_storage", "GlusterStorageUnit", "None"]
