@@ -252,6 +252,7 @@ class Daemon:
 
     async def start(self) -> None:
         s = self.settings
+        _prepare_socket(s.socket)  # before anything else: a live daemon's state is not ours to touch
         self.node = Node(
             self.reactor,
             engine_config(s),
@@ -271,7 +272,6 @@ class Daemon:
         site = QuietSite(root)  # type: ignore[no-untyped-call]
         site.requestFactory = CappedRequest
         site.displayTracebacks = False
-        _prepare_socket(s.socket)
         old_umask = os.umask(0o177)
         try:
             mode = 0o660 if s.socket_group else 0o600

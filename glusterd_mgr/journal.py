@@ -120,6 +120,12 @@ def replay(data: bytes, path: str = "journal") -> Replayed:
     return Replayed(boot_id=boot_id, table=table, records=len(lines) - 1, torn_tail=torn)
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    written = 0
+    while written < len(data):
+        written += os.write(fd, data[written:])
+
+
 def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -136,7 +142,9 @@ class JournalFile:
     boot_id: str
     table: HolderTable = field(default_factory=HolderTable)
     records: int = 0
+    broken: str = ""
     _fd: int = -1
+    _size: int = 0
 
     @classmethod
     def open(cls, path: str, boot_id: str) -> tuple[JournalFile, list[tuple[VolumeSpec, Holder]]]:
@@ -160,18 +168,35 @@ class JournalFile:
         return journal, dropped
 
     def append(self, changes: Iterable[Change]) -> None:
-        """Write changes and make them durable; apply them to the table after."""
+        """Write changes and make them durable; apply them to the table after.
+
+        On any failure the file is cut back to its last good size, so a
+        half-written line can never merge with a later one; if even that
+        fails the journal refuses every later change (``broken``).
+        """
+        if self.broken:
+            raise OSError(f"the journal is unusable since: {self.broken}")
         changes = list(changes)
         data = b"".join(c.encode() for c in changes)
-        written = 0
-        while written < len(data):
-            written += os.write(self._fd, data[written:])
-        os.fdatasync(self._fd)
+        try:
+            _write_all(self._fd, data)
+            os.fdatasync(self._fd)
+        except OSError as e:
+            try:
+                os.ftruncate(self._fd, self._size)
+                os.fdatasync(self._fd)
+            except OSError as e2:
+                self.broken = f"{e}; then cutting back the journal failed too: {e2}"
+            raise
+        self._size += len(data)
         for change in changes:
             apply(self.table, change)
         self.records += len(changes)
         if self.records > 2 * self.table.total() + COMPACT_SLACK:
-            self.compact()
+            try:
+                self.compact()
+            except OSError as e:  # the changes above are durable all the same
+                log.error("cannot compact the holder journal {path}: {error}", path=self.path, error=e)
 
     def compact(self) -> None:
         """Replace the journal by a snapshot of the live table (atomic rename)."""
@@ -182,16 +207,28 @@ class JournalFile:
         )
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, data)
+            _write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.rename(tmp, self.path)
-        _fsync_dir(os.path.dirname(os.path.abspath(self.path)))
-        if self._fd >= 0:
-            os.close(self._fd)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        new_fd = os.open(tmp, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        try:
+            os.rename(tmp, self.path)
+        except OSError:
+            os.close(new_fd)
+            raise
+        old_fd, self._fd = self._fd, new_fd
+        if old_fd >= 0:
+            os.close(old_fd)
+        self._size = len(data)
         self.records = len(entries)
+        try:
+            _fsync_dir(os.path.dirname(os.path.abspath(self.path)))
+        except OSError as e:
+            # The rename may not be durable: until it is, a crash brings back the old file, which
+            # lacks what is appended from now on.  Refuse changes rather than lose them.
+            self.broken = f"cannot sync the folder of {self.path}: {e}"
+            raise
 
     def close(self) -> None:
         if self._fd >= 0:

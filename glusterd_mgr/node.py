@@ -6,6 +6,7 @@ owns the threads, so nothing else has to remember to stop them.
 
 from __future__ import annotations
 
+import fcntl
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from .errors import StateError
 from .journal import JournalFile, JournalWriter
 from .system import FsPool, RealSystem
 from .volumes import Engine, EngineConfig
@@ -37,11 +39,23 @@ class NodeOptions:
     mountinfo_path: str = "/proc/self/mountinfo"
 
 
+def _lock_state_dir(state_dir: str) -> int:
+    """Hold an exclusive lock on the state folder: two daemons on one journal would lose holders."""
+    fd = os.open(os.path.join(state_dir, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StateError(f"another ganeti-gluster-mountd is using {state_dir}; refusing to share its holder journal") from None
+    return fd
+
+
 class Node:
     def __init__(self, reactor: Any, config: EngineConfig, options: NodeOptions) -> None:
         self.reactor = reactor
         self.options = options
         os.makedirs(options.state_dir, mode=0o700, exist_ok=True)
+        self._lock_fd = _lock_state_dir(options.state_dir)
         journal, dropped = JournalFile.open(os.path.join(options.state_dir, JOURNAL_NAME), read_boot_id(options.boot_id_path))
         for spec, holder in dropped:
             log.warn("node rebooted since {volume} was held by {holder}: dropping that void holder", volume=spec.key, holder=str(holder))
@@ -74,3 +88,4 @@ class Node:
         for pool in (self.fs_pool, self.misc_pool):
             if pool.occupancy == 0:  # a thread stuck on a frozen mount cannot be joined
                 pool.stop()
+        os.close(self._lock_fd)

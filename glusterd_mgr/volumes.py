@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 
 from twisted.internet.defer import Deferred, DeferredLock
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from . import disks, mounts
 from .errors import MountdError, MountFailed, NotMounted, OperationTimeout, VolumeConflict
@@ -144,6 +145,7 @@ class Engine:
         self._locks: dict[str, DeferredLock] = {}
         self._disk_locks: dict[tuple[VolumeSpec, str], DeferredLock] = {}
         self._job_serial = 0
+        self._pending: dict[tuple[VolumeSpec, Holder], _Shared] = {}
         for spec, mountpoint, holder in table.entries():
             self._state(spec, mountpoint).holders.add(holder)
 
@@ -348,6 +350,8 @@ class Engine:
         return False, True
 
     async def _release_if_idle(self, vs: VolumeState) -> tuple[bool, bool]:
+        """The one unmount attempt after the last holder left; its errors never undo what was committed."""
+
         async def attempt() -> tuple[bool, bool]:
             if vs.count() > 0:
                 return False, False
@@ -355,36 +359,83 @@ class Engine:
 
         if vs.count() > 0:
             return False, False
-        return await self._locked(vs.mountpoint, attempt)
+        try:
+            return await self._locked(vs.mountpoint, attempt)
+        except Exception as e:
+            vs.last_error = f"unmount attempt failed: {e}"
+            log.failure("unmount attempt of {volume} failed", volume=vs.spec.key)
+            return False, False
+
+    def _fast(self, vs: VolumeState, phases: tuple[str, ...]) -> bool:
+        """Whether a call may use the mount without the lock: it is up, and no mount change is under way."""
+        return vs.phase in phases and not self._lock(vs.mountpoint).locked and self._kernel_has(vs)
+
+    async def _settle(self, key: tuple[VolumeSpec, Holder]) -> None:
+        """Wait until no change of this holder is in flight: changes of one holder happen one at a time."""
+        while (pending := self._pending.get(key)) is not None:
+            try:
+                await pending.wait()
+            except Exception:
+                pass  # that call reports its own failure; this one starts afresh
+
+    async def _change(self, key: tuple[VolumeSpec, Holder], work: Callable[[], Awaitable[T]], undo: Callable[[], None]) -> T:
+        """Run a holder change that others may wait for (``_settle``); ``undo`` it in memory if it fails."""
+        outcome: Deferred[None] = Deferred()
+        shared = _Shared(outcome)
+        self._pending[key] = shared
+        try:
+            result = await work()
+        except BaseException as e:
+            undo()
+            outcome.errback(Failure(e))
+            raise
+        else:
+            outcome.callback(None)
+            return result
+        finally:
+            del self._pending[key]
 
     # -- holders ---------------------------------------------------------
 
     async def acquire(self, spec: VolumeSpec, holder: Holder) -> dict[str, Any]:
+        key = (spec, holder)
+        await self._settle(key)
         vs = self._state(spec)
-        if vs.count() > 0 and vs.phase in (MOUNTED, HUNG) and self._kernel_has(vs):
-            mounted_now = False  # fast path: counted at once, no lock needed
-        else:
+        if holder in vs.holders:  # a retried call: the holder is durable already
+            if self._fast(vs, (MOUNTED, HUNG, BUSY)):
+                return {"mountpoint": vs.mountpoint, "holders": len(vs.holders), "mounted_now": False}
             mounted_now = await self._locked(vs.mountpoint, partial(self._ensure_mounted, vs))
-        if holder not in vs.holders:
-            vs.holders.add(holder)
-            try:
-                await self.journal.write(Change("acquire", spec, holder, vs.mountpoint))
-            except BaseException:
-                vs.holders.discard(holder)
-                raise
+            return {"mountpoint": vs.mountpoint, "holders": len(vs.holders), "mounted_now": mounted_now}
+        fast = vs.count() > 0 and self._fast(vs, (MOUNTED, HUNG))
+        # Counted at once, before any wait: a concurrent last release cannot unmount under it.
+        vs.holders.add(holder)
+
+        async def work() -> bool:
+            mounted_now = False if fast else await self._locked(vs.mountpoint, partial(self._ensure_mounted, vs))
+            await self.journal.write(Change("acquire", spec, holder, vs.mountpoint))
+            return mounted_now
+
+        try:
+            mounted_now = await self._change(key, work, lambda: vs.holders.discard(holder))
+        except BaseException:
+            if vs.phase in (MOUNTED, BUSY):  # mounted for nobody after all: the one unmount attempt
+                await self._release_if_idle(vs)
+            raise
         return {"mountpoint": vs.mountpoint, "holders": len(vs.holders), "mounted_now": mounted_now}
 
     async def release(self, spec: VolumeSpec, holder: Holder) -> dict[str, Any]:
+        key = (spec, holder)
+        await self._settle(key)
         vs = self.volumes.get(spec)
         if vs is None or holder not in vs.holders:
             count = len(vs.holders) if vs else 0
             return {"holders": count, "known": False, "unmounted": False, "busy": bool(vs and vs.phase == BUSY)}
         vs.holders.discard(holder)
-        try:
+
+        async def work() -> None:
             await self.journal.write(Change("release", spec, holder))
-        except BaseException:
-            vs.holders.add(holder)
-            raise
+
+        await self._change(key, work, lambda: vs.holders.add(holder))
         unmounted, busy = await self._release_if_idle(vs)
         return {"holders": len(vs.holders), "known": True, "unmounted": unmounted, "busy": busy}
 
@@ -402,7 +453,7 @@ class Engine:
         job = Holder("job", f"{what}#{self._job_serial}")
         vs.jobs[job] += 1
         try:
-            if not (vs.phase in (MOUNTED, BUSY) and self._kernel_has(vs)):
+            if not self._fast(vs, (MOUNTED, BUSY)):
                 await self._locked(vs.mountpoint, partial(self._ensure_mounted, vs))
             return await self.system.fs(vs.mountpoint, partial(fn, vs.mountpoint), self.config.fs_timeout)
         finally:
@@ -492,22 +543,58 @@ class Engine:
                 return
             vs.phase = MISSING
             log.warn("{volume} vanished from {mountpoint} while held: mounting it again", volume=vs.spec.key, mountpoint=vs.mountpoint)
-            await self._locked(vs.mountpoint, partial(self._ensure_mounted, vs))
+            await self._remount_if_held(vs)
             return
         probe = await self._probe(vs, self.config.probe_timeout)
         if probe is Probe.HUNG:
             vs.phase = HUNG
         elif probe is Probe.DEAD:
             vs.phase = DEAD
-            if vs.count() > 0:
-                await self._locked(vs.mountpoint, partial(self._ensure_mounted, vs))
+            await self._remount_if_held(vs)
         elif vs.phase == BUSY:
             vs.busy_pids = await self.system.pids_using(vs.mountpoint)
         else:
             vs.phase = MOUNTED
 
+    async def _remount_if_held(self, vs: VolumeState) -> None:
+        async def remount() -> None:
+            if vs.count() > 0:  # the last holder may have left while we waited for the lock
+                await self._ensure_mounted(vs)
+
+        await self._locked(vs.mountpoint, remount)
+
     def status(self) -> list[dict[str, Any]]:
         return [vs.status() for vs in sorted(self.volumes.values(), key=lambda v: v.spec) if vs.count() or vs.phase != UNMOUNTED]
+
+
+class _Shared:
+    """One outcome for many awaiters (a Deferred hands its result down a single chain)."""
+
+    def __init__(self, outcome: Deferred[None]) -> None:
+        self._result: object = None
+        self._done = False
+        self._waiters: list[Deferred[None]] = []
+        outcome.addBoth(self._fire)
+
+    def _fire(self, result: object) -> None:
+        self._done, self._result = True, result
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            self._deliver(waiter)
+
+    def _deliver(self, waiter: Deferred[None]) -> None:
+        if isinstance(self._result, Failure):
+            waiter.errback(self._result)
+        else:
+            waiter.callback(None)
+
+    def wait(self) -> Deferred[None]:
+        waiter: Deferred[None] = Deferred()
+        if self._done:
+            self._deliver(waiter)
+        else:
+            self._waiters.append(waiter)
+        return waiter
 
 
 def _size(path: str) -> int:

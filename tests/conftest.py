@@ -104,8 +104,9 @@ class NodeFactory:
         values.update(overrides)
         return EngineConfig(**values)
 
-    def node(self, boot_id_path: str | None = None, **overrides: Any) -> Node:
-        options = NodeOptions(state_dir=self.state_dir, probe_interval=3600)
+    def node(self, boot_id_path: str | None = None, state_dir: str | None = None, **overrides: Any) -> Node:
+        """A node on this test's folders; a second live node needs a ``state_dir`` of its own."""
+        options = NodeOptions(state_dir=state_dir or self.state_dir, probe_interval=3600)
         if boot_id_path:
             options.boot_id_path = boot_id_path
         node = Node(self.reactor, self.config(**overrides), options)

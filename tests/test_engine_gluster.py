@@ -275,16 +275,19 @@ async def test_symlinks_refused_at_any_component(nodes: NodeFactory, volume: Vol
         assert os.path.islink(link)
     finally:
         os.unlink(link)
-    # A symlinked in-volume folder is refused too.
-    folder_node = nodes.node(disk_folder="linked")
-    os.symlink(outside, os.path.join(nodes.storage_dir, "linked"))
-    try:
-        with pytest.raises(errors.PathRefused, match="symlink"):
-            await folder_node.engine.disk_create(volume, "linked/x", 1)
-        assert os.listdir(outside) == []
-    finally:
-        os.unlink(os.path.join(nodes.storage_dir, "linked"))
+    # A symlinked in-volume folder is refused too (the only engine on the node, as in real life).
+    linked = os.path.join(nodes.storage_dir, "linked")
+    os.symlink(outside, linked)
     await node.engine.release(volume, I1)
+    nodes.stop(node)
+    folder_node = nodes.node(disk_folder="linked")
+    await folder_node.start()
+    with pytest.raises(errors.PathRefused, match="symlink"):
+        await folder_node.engine.disk_create(volume, "linked/x", 1)
+    assert os.listdir(outside) == []
+    await folder_node.engine.acquire(volume, I1)
+    os.unlink(linked)
+    await folder_node.engine.release(volume, I1)
 
 
 @pytest_twisted.ensureDeferred
@@ -318,7 +321,8 @@ async def test_mount_failure_diagnosis(nodes: NodeFactory, gluster: glusterlab.G
     with pytest.raises(errors.MountFailed, match="does not exist"):
         await node.engine.acquire(VolumeSpec(volume.host, 24007, "nosuchvol"), I1)
     with pytest.raises(errors.MountFailed, match="refused"):
-        await node.engine.acquire(VolumeSpec(volume.host, 24999, "gv0"), I1)
+        # Our own end of the veth: nothing listens there, so the connection is refused at once.
+        await node.engine.acquire(VolumeSpec(gluster.host_ip, 24007, "gv0"), I1)
     if "gv-stopped" not in gluster.volumes:
         gluster.create_volume("gv-stopped", start=False)
     with pytest.raises(errors.MountFailed, match="not started"):
@@ -409,3 +413,10 @@ async def test_reboot_voids_the_old_holders(nodes: NodeFactory, volume: VolumeSp
     await after.start()
     assert after.engine.status() == []
     assert kernel_stack(nodes.storage_dir) == [], "void holders are not remounted"
+
+
+@pytest_twisted.ensureDeferred
+async def test_two_nodes_cannot_share_a_state_dir(nodes: NodeFactory) -> None:
+    nodes.node()
+    with pytest.raises(errors.StateError, match="another ganeti-gluster-mountd"):
+        nodes.node()

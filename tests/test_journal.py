@@ -358,3 +358,39 @@ def test_random_batches_then_reopen(changes: list[Change], sizes: list[int], sla
         after_reboot.close()
         assert sorted(dropped) == sorted((spec, h) for spec, hs in model.items() for h in hs)
         assert after_reboot.table == HolderTable()
+
+
+def test_a_failed_partial_write_is_cut_back_and_the_next_change_survives(tmp_path: Path) -> None:
+    """ENOSPC in the middle of a line must not glue that line to the next acknowledged one."""
+    path = str(tmp_path / "holders.journal")
+    j, _ = JournalFile.open(path, BOOT)
+    spec = VolumeSpec("gs1")
+    first, lost, kept = Holder("instance", "a.0"), Holder("instance", "b.0"), Holder("instance", "c.0")
+    j.append([Change("acquire", spec, first, "/mnt")])
+    real_write = os.write
+
+    def half_then_enospc(fd: int, data: bytes) -> int:
+        real_write(fd, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    with mock.patch.object(journal.os, "write", half_then_enospc), pytest.raises(OSError):
+        j.append([Change("acquire", spec, lost, "/mnt")])
+    j.append([Change("acquire", spec, kept, "/mnt")])
+    j.close()
+    reopened, _ = JournalFile.open(path, BOOT)
+    assert reopened.table.of(spec) == {first, kept}
+
+
+def test_a_journal_that_cannot_be_cut_back_refuses_later_changes(tmp_path: Path) -> None:
+    path = str(tmp_path / "holders.journal")
+    j, _ = JournalFile.open(path, BOOT)
+    spec = VolumeSpec("gs1")
+    with (
+        mock.patch.object(journal.os, "fdatasync", side_effect=OSError(5, "Input/output error")),
+        mock.patch.object(journal.os, "ftruncate", side_effect=OSError(5, "Input/output error")),
+        pytest.raises(OSError),
+    ):
+        j.append([Change("acquire", spec, Holder("job", "x"), "/mnt")])
+    assert j.broken
+    with pytest.raises(OSError, match="unusable"):
+        j.append([Change("acquire", spec, Holder("job", "y"), "/mnt")])
