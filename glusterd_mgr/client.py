@@ -208,12 +208,20 @@ class Client:
     def disk_remove(self, volume: Mapping[str, Any], path: str) -> Any:
         return self.call("disk.remove", {"volume": dict(volume), "path": path})
 
-    def disk_grow(self, volume: Mapping[str, Any], path: str, amount: int, dryrun: bool = False, backingstore: bool = True) -> Any:
-        """Grow the disk file ``path`` by ``amount`` MiB."""
-        return self.call(
-            "disk.grow",
-            {"volume": dict(volume), "path": path, "amount": amount, "dryrun": dryrun, "backingstore": backingstore},
-        )
+    def disk_grow(
+        self,
+        volume: Mapping[str, Any],
+        path: str,
+        amount: int,
+        dryrun: bool = False,
+        backingstore: bool = True,
+        preallocate: bool = False,
+    ) -> Any:
+        """Grow the disk file ``path`` by ``amount`` MiB (``preallocate``: allocate the new range now)."""
+        params = {"volume": dict(volume), "path": path, "amount": amount, "dryrun": dryrun, "backingstore": backingstore}
+        if preallocate:
+            params["preallocate"] = True
+        return self.call("disk.grow", params)
 
     def disk_info(self, volume: Mapping[str, Any], path: str) -> Any:
         return self.call("disk.info", {"volume": dict(volume), "path": path})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import grp
 import os
 import socket
 import sys
@@ -93,12 +94,18 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
                 doc = tomllib.load(fh)
         except (OSError, tomllib.TOMLDecodeError) as e:
             parser.error(f"cannot read --config {args.config}: {e}")
-        names = {f.name for f in fields(Settings)}
+        kinds = {f.name: type(getattr(Settings(), f.name)) for f in fields(Settings)}
         for key, value in doc.items():
             name = key.replace("-", "_")
-            if name not in names:
+            if name not in kinds:
                 parser.error(f"{args.config}: unknown setting {key!r}")
-            setattr(settings, name, value)
+            want = kinds[name]
+            ok = isinstance(value, want) or (want is float and isinstance(value, int) and not isinstance(value, bool))
+            if want is list:
+                ok = ok and all(isinstance(v, str) for v in value)
+            if not ok or (want is int and isinstance(value, bool)):
+                parser.error(f"{args.config}: {key} must be {'a list of strings' if want is list else want.__name__}, not {value!r}")
+            setattr(settings, name, float(value) if want is float else value)
     for f in fields(Settings):
         value = getattr(args, f.name)
         if value is not None:
@@ -115,11 +122,20 @@ def _read(path: str) -> str | None:
 
 
 def current_storage_dir(settings: Settings) -> str:
-    return settings.storage_dir or policy.parse_ssconf_storage_dir(_read(settings.ssconf_storage_dir))
+    """The mountpoint with symlinks resolved, as the kernel's mount table names it.
+
+    Ganeti's default ``/var/run/ganeti/gluster`` is ``/run/ganeti/gluster`` on
+    Debian, where ``/var/run`` is a symlink: compared unresolved, no mount
+    would ever be found there.
+    """
+    configured = settings.storage_dir or policy.parse_ssconf_storage_dir(_read(settings.ssconf_storage_dir))
+    return os.path.realpath(configured)
 
 
 def current_whitelist(settings: Settings) -> list[str]:
-    return policy.parse_whitelist(_read(settings.file_storage_paths) or "")
+    """The whitelisted paths, each also with its symlinks resolved (the mountpoint is compared resolved)."""
+    paths = policy.parse_whitelist(_read(settings.file_storage_paths) or "")
+    return sorted({*paths, *(os.path.realpath(p) for p in paths)})
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -155,7 +171,9 @@ def handlers(engine: Engine, discover: dict[str, Any]) -> dict[str, Callable[[di
         "volume.statvfs": lambda p: engine.statvfs(vol(p)),
         "disk.create": lambda p: engine.disk_create(vol(p), p["path"], p["size"], p.get("preallocate", False)),
         "disk.remove": lambda p: engine.disk_remove(vol(p), p["path"]),
-        "disk.grow": lambda p: engine.disk_grow(vol(p), p["path"], p["amount"], p.get("dryrun", False), p.get("backingstore", True)),
+        "disk.grow": lambda p: engine.disk_grow(
+            vol(p), p["path"], p["amount"], p.get("dryrun", False), p.get("backingstore", True), p.get("preallocate", False)
+        ),
         "disk.info": lambda p: engine.disk_info(vol(p), p["path"]),
         "disk.rename": lambda p: engine.disk_rename(vol(p), p["path"], p["new_path"]),
         "status": status,
@@ -216,11 +234,14 @@ class ConfigWatcher:
         self.notifier.loseConnection()
 
 
-def _prepare_socket(path: str) -> None:
-    """Create the socket's folder root-only; refuse to start over a live daemon; remove a stale socket."""
+def _prepare_socket(path: str, group: str = "") -> None:
+    """Create the socket's folder (root-only, or searchable by ``group``); refuse to start over a live daemon."""
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
         os.makedirs(folder, mode=0o700)
+    if group:
+        os.chown(folder, 0, grp.getgrnam(group).gr_gid)
+        os.chmod(folder, 0o710)
     if os.path.exists(path):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
             try:
@@ -252,7 +273,7 @@ class Daemon:
 
     async def start(self) -> None:
         s = self.settings
-        _prepare_socket(s.socket)  # before anything else: a live daemon's state is not ours to touch
+        _prepare_socket(s.socket, s.socket_group)  # before anything else: a live daemon's state is not ours to touch
         self.node = Node(
             self.reactor,
             engine_config(s),
@@ -279,8 +300,6 @@ class Daemon:
         finally:
             os.umask(old_umask)
         if s.socket_group:
-            import grp
-
             os.chown(s.socket, 0, grp.getgrnam(s.socket_group).gr_gid)
         if s.metrics_port:
             metrics_root = Resource()

@@ -36,7 +36,10 @@ def storage_error(action: str, where: str, e: OSError) -> StorageError:
 @contextmanager
 def _folder(root: str, disk: DiskPath, create: bool) -> Iterator[int]:
     """Open the disk's folder as a directory fd, refusing symlinks; create it if asked."""
-    fd = os.open(root, _DIR_FLAGS)
+    try:
+        fd = os.open(root, _DIR_FLAGS)
+    except OSError as e:
+        raise storage_error("open", root, e) from None
     try:
         walked = []
         for part in disk.folder:
@@ -50,7 +53,12 @@ def _folder(root: str, disk: DiskPath, create: bool) -> Iterator[int]:
                     os.mkdir(part, 0o755, dir_fd=fd)
                 except FileExistsError:
                     pass
-                nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except OSError as e:
+                    raise storage_error("create the folder", "/".join(walked), e) from None
+                try:
+                    nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except OSError as e:
+                    raise storage_error("open", "/".join(walked), e) from None
             except OSError as e:
                 if e.errno in (errno.ELOOP, errno.ENOTDIR):
                     raise PathRefused(f"{'/'.join(walked)} inside the volume is a symlink or not a directory") from None
@@ -92,8 +100,10 @@ def create(root: str, disk: DiskPath, size_mib: int, preallocate: bool = False) 
     with _folder(root, disk, create=True) as dfd:
         if _regular(dfd, disk) is not None:
             raise DiskExists(f"disk {disk.relative} already exists; remove it first or choose another name")
+        # A leftover of a crash may be a hard link to a live disk: unlink it, never open it.
+        _unlink_quietly(dfd, temp)
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
         except OSError as e:
             raise storage_error("create", disk.relative, e) from None
         try:
@@ -116,9 +126,10 @@ def create(root: str, disk: DiskPath, size_mib: int, preallocate: bool = False) 
 
 
 def _unlink_quietly(dfd: int, name: str) -> None:
+    """Remove a temporary name if it is there; failing to is no reason to fail the call."""
     try:
         os.unlink(name, dir_fd=dfd)
-    except FileNotFoundError:
+    except OSError:
         pass
 
 
@@ -126,6 +137,7 @@ def remove(root: str, disk: DiskPath) -> dict[str, Any]:
     """Remove a disk; removing a missing one says so and succeeds."""
     try:
         with _folder(root, disk, create=False) as dfd:
+            _unlink_quietly(dfd, _temp_name(disk))  # what a crashed create may have left
             if _regular(dfd, disk) is None:
                 return {"removed": False}
             try:
@@ -139,11 +151,15 @@ def remove(root: str, disk: DiskPath) -> dict[str, Any]:
     return {"removed": True}
 
 
-def grow(root: str, disk: DiskPath, amount_mib: int, dryrun: bool = False, backingstore: bool = True) -> dict[str, Any]:
+def grow(
+    root: str, disk: DiskPath, amount_mib: int, dryrun: bool = False, backingstore: bool = True, preallocate: bool = False
+) -> dict[str, Any]:
     """Grow by ``amount_mib`` (never shrink), as Ganeti's ``FileDeviceHelper.Grow``.
 
     ``backingstore=False`` changes nothing (only the logical size grows, which is
-    Ganeti's business); ``dryrun`` checks everything and changes nothing.
+    Ganeti's business); ``dryrun`` checks everything and changes nothing;
+    ``preallocate`` allocates the new range, so a full volume says so now
+    rather than when the guest writes.  A failed grow leaves the old size.
     """
     with _folder(root, disk, create=False) as dfd:
         st = _regular(dfd, disk)
@@ -157,10 +173,16 @@ def grow(root: str, disk: DiskPath, amount_mib: int, dryrun: bool = False, backi
         except OSError as e:
             raise storage_error("open", disk.relative, e) from None
         try:
-            os.ftruncate(fd, new_size)
+            if preallocate:
+                os.posix_fallocate(fd, st.st_size, new_size - st.st_size)
+            else:
+                os.ftruncate(fd, new_size)
             os.fsync(fd)
         except OSError as e:
-            os.ftruncate(fd, st.st_size)
+            try:
+                os.ftruncate(fd, st.st_size)
+            except OSError as e2:
+                raise storage_error("grow (and then restore the old size of)", disk.relative, e2) from None
             raise storage_error("grow", disk.relative, e) from None
         finally:
             os.close(fd)

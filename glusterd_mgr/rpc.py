@@ -112,7 +112,7 @@ class Dispatcher:
     async def handle_body(self, body: bytes) -> Any:
         """The response document for a request body, or None when nothing is to be sent back."""
         try:
-            doc = json.loads(body)
+            doc = json.loads(body, parse_constant=_refuse_constant)
         except (ValueError, UnicodeDecodeError) as e:
             return _error(None, PARSE_ERROR, f"parse error: the body is not JSON ({e})")
         except RecursionError:
@@ -126,6 +126,10 @@ class Dispatcher:
             kept = [r for r in replies if r is not None]
             return kept or None
         return await self.call_one(doc)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _valid_id(id_: Any) -> bool:

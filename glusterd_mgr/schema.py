@@ -26,8 +26,8 @@ class MethodSchema:
 
     def check_params(self, params: Any) -> dict[str, Any]:
         """The params as a dict, or InvalidParams naming the offending field."""
-        if params is None:
-            params = {}
+        if params is None or (params == [] and not self.params.get("required")):
+            params = {}  # no params, given by position
         if not isinstance(params, dict):
             raise InvalidParams(f"{self.name} takes its params by name, as a JSON object")
         error = best_match(self.validator.iter_errors(params))

@@ -13,13 +13,14 @@ import select
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import psutil
 from twisted.internet import error as twisted_error
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import CancelledError, Deferred, DeferredSemaphore, fail
 from twisted.internet.protocol import ClientFactory, ProcessProtocol
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.internet.threads import deferToThreadPool
@@ -70,12 +71,22 @@ class System(Protocol):
     def kill(self, pids: list[int]) -> None: ...
 
 
+KILL_GRACE = 10.0
+"""How long a killed helper may take to be reaped before its caller is answered anyway."""
+
+
 class _Collector(ProcessProtocol):
-    """Collects a helper's output and kills its whole process group at the deadline."""
+    """Collects a helper's output and kills its whole process group at the deadline.
+
+    A helper stuck in the kernel may outlive SIGKILL (or a child may keep its
+    pipes open); ``done`` then fires ``KILL_GRACE`` seconds after the kill, so
+    no caller (and no lock it holds) waits forever.
+    """
 
     def __init__(self, reactor: Any, argv: tuple[str, ...], timeout: float) -> None:
         self.argv = argv
         self.done: Deferred[ProcessResult] = Deferred()
+        self._reactor = reactor
         self._chunks: list[bytes] = []
         self._timed_out = False
         self._timer: Any = reactor.callLater(timeout, self._kill)
@@ -93,31 +104,37 @@ class _Collector(ProcessProtocol):
                 os.killpg(pid, signal.SIGKILL)  # the helper runs as leader of its own group
             except ProcessLookupError:
                 pass
+        self._timer = self._reactor.callLater(KILL_GRACE, self._finish, None, None, "\n(the helper did not die when killed)")
+
+    def _finish(self, code: int | None, sig: int | None, extra: str = "") -> None:
+        if not self.done.called:
+            output = b"".join(self._chunks).decode("utf-8", "replace") + extra
+            self.done.callback(ProcessResult(self.argv, code, sig, output, self._timed_out))
 
     def processEnded(self, reason: Failure) -> None:
         if self._timer.active():
             self._timer.cancel()
-        value = reason.value
-        code = getattr(value, "exitCode", None)
-        sig = getattr(value, "signal", None)
-        output = b"".join(self._chunks).decode("utf-8", "replace")
-        self.done.callback(ProcessResult(self.argv, code, sig, output, self._timed_out))
+        self._finish(getattr(reason.value, "exitCode", None), getattr(reason.value, "signal", None))
 
 
 class FsPool:
     """A bounded thread pool for calls that may hang on a FUSE mount.
 
-    Each call has a deadline.  A call that overruns it keeps its thread (Python
-    cannot kill it) and marks its key (a mountpoint) as hung: further calls on
-    that key fail at once with ``OperationTimeout`` until the stuck call
-    returns, so a frozen server can never use up the pool.
+    Each call has a deadline, counted from when it was asked for.  A call that
+    overruns it keeps its thread (Python cannot kill it) and marks its key (a
+    mountpoint) as hung: further calls on that key fail at once with
+    ``OperationTimeout`` until the stuck call returns.  At most ``per_key``
+    calls of one key hold threads at a time (the rest wait their turn), so a
+    frozen server can never use up the pool and starve the other volumes.
     """
 
-    def __init__(self, reactor: Any, max_threads: int = 16, name: str = "fs") -> None:
+    def __init__(self, reactor: Any, max_threads: int = 16, name: str = "fs", per_key: int = 4) -> None:
         self._reactor = reactor
         self._pool = ThreadPool(minthreads=0, maxthreads=max_threads, name=name)
-        self._outstanding: dict[str, dict[int, float]] = {}
+        self._running: dict[str, dict[int, tuple[float, float]]] = {}  # key -> token -> (started, timeout)
+        self._slots: dict[str, DeferredSemaphore] = {}
         self._next = 0
+        self.per_key = per_key
         self.max_threads = max_threads
 
     def start(self) -> None:
@@ -128,42 +145,55 @@ class FsPool:
 
     @property
     def occupancy(self) -> int:
-        """Calls started and not yet returned, hung ones included."""
-        return sum(len(calls) for calls in self._outstanding.values())
+        """Calls holding a thread, stuck ones included."""
+        return sum(len(calls) for calls in self._running.values())
 
-    def stuck_since(self, key: str, timeout: float) -> float | None:
+    def stuck_since(self, key: str) -> float | None:
         """How long the oldest overdue call on ``key`` has run, or None if none is overdue."""
-        now = self._reactor.seconds()
-        ages = [now - t for t in self._outstanding.get(key, {}).values() if now - t >= timeout]
+        now = time.monotonic()
+        ages = [now - started for started, timeout in self._running.get(key, {}).values() if started and now - started >= timeout]
         return max(ages) if ages else None
 
     def run(self, key: str, fn: Callable[[], T], timeout: float) -> Deferred[T]:
-        stuck = self.stuck_since(key, timeout)
+        stuck = self.stuck_since(key)
         if stuck is not None:
             return fail(OperationTimeout(f"{key} is not answering: a file-system call there has been stuck for {stuck:.0f} s"))
-        token = self._next
-        self._next += 1
-        self._outstanding.setdefault(key, {})[token] = self._reactor.seconds()
         outer: Deferred[T] = Deferred()
+        slots = self._slots.setdefault(key, DeferredSemaphore(self.per_key))
+        turn = slots.acquire()
 
         def overdue() -> None:
             if not outer.called:
                 outer.errback(Failure(OperationTimeout(f"{key} did not answer within {timeout:g} s")))
+            turn.cancel()  # still waiting for a slot: give it up
 
         timer = self._reactor.callLater(timeout, overdue)
+        turn.addCallbacks(lambda _: self._start(key, fn, timeout, outer, timer, slots), lambda f: f.trap(CancelledError))
+        return outer
+
+    def _start(self, key: str, fn: Callable[[], T], timeout: float, outer: Deferred[T], timer: Any, slots: DeferredSemaphore) -> None:
+        token = self._next
+        self._next += 1
+        calls = self._running.setdefault(key, {})
+        calls[token] = (0.0, timeout)
+
+        def in_thread() -> T:
+            calls[token] = (time.monotonic(), timeout)  # a plain dict store: safe under the GIL
+            return fn()
 
         def finished(result: Any) -> None:
-            calls = self._outstanding.get(key, {})
             calls.pop(token, None)
-            if not calls:
-                self._outstanding.pop(key, None)
+            if not calls and self._running.get(key) is calls:
+                del self._running[key]
+            slots.release()
+            if not slots.waiting and slots.tokens == slots.limit:
+                self._slots.pop(key, None)
             if timer.active():
                 timer.cancel()
             if not outer.called:
                 (outer.errback if isinstance(result, Failure) else outer.callback)(result)
 
-        deferToThreadPool(self._reactor, self._pool, fn).addBoth(finished)
-        return outer
+        deferToThreadPool(self._reactor, self._pool, in_thread).addBoth(finished)
 
 
 def local_addresses() -> frozenset[str]:
@@ -198,20 +228,29 @@ def client_pids_blocking(mountpoint: str) -> list[int]:
 
 
 def pids_using_blocking(mountpoint: str) -> list[int]:
-    """PIDs with a cwd, root or open file on the mount (what ``fuser -m`` reports)."""
+    """PIDs with a cwd, root or open file on the mount (what ``fuser -m`` reports).
+
+    Only ``readlink`` on /proc: it names a file without touching it, where a
+    stat of a file on a frozen mount would hang.
+    """
     prefix = mountpoint.rstrip("/") + "/"
     me = os.getpid()
     found = []
-    for proc in psutil.process_iter():
-        if proc.pid == me:
+    for pid in psutil.pids():
+        if pid == me:
             continue
+        proc = f"/proc/{pid}"
         try:
-            paths = [proc.cwd()] + [f.path for f in proc.open_files()]
-            root = os.readlink(f"/proc/{proc.pid}/root")
-        except (psutil.Error, OSError):
+            links = [os.readlink(f"{proc}/cwd"), os.readlink(f"{proc}/root")]
+            for fd in os.listdir(f"{proc}/fd"):
+                try:
+                    links.append(os.readlink(f"{proc}/fd/{fd}"))
+                except OSError:
+                    pass
+        except OSError:
             continue
-        if any(p == mountpoint or p.startswith(prefix) for p in (*paths, root)):
-            found.append(proc.pid)
+        if any(link == mountpoint or link.startswith(prefix) for link in links):
+            found.append(pid)
     return sorted(found)
 
 
@@ -279,10 +318,10 @@ class RealSystem:
         return self.misc_pool.run("resolve", lambda: resolve_blocking(host), 10.0)
 
     def pids_using(self, mountpoint: str) -> Deferred[list[int]]:
-        return self.misc_pool.run("pids", lambda: pids_using_blocking(mountpoint), 10.0)
+        return self.misc_pool.run(f"pids-using:{mountpoint}", lambda: pids_using_blocking(mountpoint), 10.0)
 
     def client_pids(self, mountpoint: str) -> Deferred[list[int]]:
-        return self.misc_pool.run("pids", lambda: client_pids_blocking(mountpoint), 10.0)
+        return self.misc_pool.run(f"clients:{mountpoint}", lambda: client_pids_blocking(mountpoint), 10.0)
 
     def kill(self, pids: list[int]) -> None:
         for pid in pids:

@@ -26,7 +26,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from . import disks, mounts
-from .errors import MountdError, MountFailed, NotMounted, OperationTimeout, VolumeConflict
+from .errors import MountdError, MountFailed, NotMounted, OperationTimeout, StorageError, VolumeConflict
 from .holders import Holder, HolderTable
 from .journal import Change
 from .mountinfo import MountRecord, stack_in
@@ -441,7 +441,7 @@ class Engine:
 
     # -- disks -----------------------------------------------------------
 
-    async def _with_mount(self, spec: VolumeSpec, what: str, fn: Callable[[str], T]) -> T:
+    async def _with_mount(self, spec: VolumeSpec, what: str, fn: Callable[[str], T], timeout: float) -> T:
         """Run ``fn(mountpoint)`` in the file-system pool with the volume mounted.
 
         An unmounted volume is mounted for the call under an ephemeral ``job``
@@ -455,7 +455,21 @@ class Engine:
         try:
             if not self._fast(vs, (MOUNTED, BUSY)):
                 await self._locked(vs.mountpoint, partial(self._ensure_mounted, vs))
-            return await self.system.fs(vs.mountpoint, partial(fn, vs.mountpoint), self.config.fs_timeout)
+            try:
+                return await self.system.fs(vs.mountpoint, partial(fn, vs.mountpoint), timeout)
+            except StorageError as e:
+                if e.data.get("errno") != "ENOTCONN":
+                    raise
+            # The FUSE client died under us: recover the mount (we hold it) and try once more.
+            log.warn(
+                "{volume} on {mountpoint} is dead (ENOTCONN) during {what}: recovering it",
+                volume=spec.key,
+                mountpoint=vs.mountpoint,
+                what=what,
+            )
+            vs.phase = DEAD
+            await self._locked(vs.mountpoint, partial(self._ensure_mounted, vs))
+            return await self.system.fs(vs.mountpoint, partial(fn, vs.mountpoint), timeout)
         finally:
             vs.jobs[job] -= 1
             if vs.jobs[job] <= 0:
@@ -463,17 +477,18 @@ class Engine:
             await self._release_if_idle(vs)
 
     async def _disk_call(
-        self, spec: VolumeSpec, paths: list[str], what: str, fn: Callable[..., dict[str, Any]], *args: Any
+        self, spec: VolumeSpec, paths: list[str], what: str, fn: Callable[..., dict[str, Any]], *args: Any, timeout: float | None = None
     ) -> dict[str, Any]:
         """Run a disk operation with the disks' locks held (in sorted order: two-disk calls cannot deadlock)."""
         checked = [check_disk_path(p, self.config.disk_folder) for p in paths]
+        timeout = timeout or self.config.fs_timeout
         keys = sorted({(spec, d.relative) for d in checked}, key=lambda k: k[1])
         locks = [self._disk_locks.setdefault(k, DeferredLock()) for k in keys]
         for lock in locks:
             await lock.acquire()
         try:
             label = f"{what}:{checked[0].relative}"
-            return await self._with_mount(spec, label, lambda root: fn(root, *checked, *args))
+            return await self._with_mount(spec, label, lambda root: fn(root, *checked, *args), timeout)
         finally:
             for key, lock in zip(keys, locks, strict=True):
                 lock.release()
@@ -481,13 +496,17 @@ class Engine:
                     self._disk_locks.pop(key, None)
 
     async def disk_create(self, spec: VolumeSpec, path: str, size: int, preallocate: bool = False) -> dict[str, Any]:
-        return await self._disk_call(spec, [path], "create", disks.create, size, preallocate)
+        # Preallocation may write zeros where the file system cannot fallocate: allow for 64 MiB/s.
+        timeout = self.config.fs_timeout + (size / 64 if preallocate else 0)
+        return await self._disk_call(spec, [path], "create", disks.create, size, preallocate, timeout=timeout)
 
     async def disk_remove(self, spec: VolumeSpec, path: str) -> dict[str, Any]:
         return await self._disk_call(spec, [path], "remove", disks.remove)
 
-    async def disk_grow(self, spec: VolumeSpec, path: str, amount: int, dryrun: bool = False, backingstore: bool = True) -> dict[str, Any]:
-        return await self._disk_call(spec, [path], "grow", disks.grow, amount, dryrun, backingstore)
+    async def disk_grow(
+        self, spec: VolumeSpec, path: str, amount: int, dryrun: bool = False, backingstore: bool = True, preallocate: bool = False
+    ) -> dict[str, Any]:
+        return await self._disk_call(spec, [path], "grow", disks.grow, amount, dryrun, backingstore, preallocate)
 
     async def disk_rename(self, spec: VolumeSpec, path: str, new_path: str) -> dict[str, Any]:
         return await self._disk_call(spec, [path, new_path], "rename", disks.rename)

@@ -8,6 +8,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -261,3 +262,35 @@ def test_second_daemon_on_the_same_socket_refuses_to_start(daemon: DaemonProcess
     twin = subprocess.run(daemon.argv(), capture_output=True, text=True, timeout=30)
     assert twin.returncode != 0 and "already listening" in twin.stderr
     assert daemon.client().status()["version"]
+
+
+def test_storage_dir_behind_a_symlink_is_compared_resolved(daemon_root: str, volume: VolumeSpec) -> None:
+    """Ganeti's default /var/run/ganeti/gluster is /run/ganeti/gluster in the mount table (/var/run is a symlink)."""
+    real = os.path.join(daemon_root, "run-real")
+    os.makedirs(real)
+    os.symlink(real, os.path.join(daemon_root, "var-run"))
+    configured = os.path.join(daemon_root, "var-run", "gluster")
+    d = DaemonProcess(daemon_root, extra=["--storage-dir", configured]).start()
+    try:
+        c = d.client()
+        first = c.acquire(volume.to_json(), I1)
+        resolved = os.path.join(real, "gluster")
+        assert first == {"mountpoint": resolved, "holders": 1, "mounted_now": True}
+        assert c.acquire(volume.to_json(), I2)["mounted_now"] is False
+        assert len(glusterfs_stack(resolved)) == 1, "never stacked"
+        assert c.statvfs(volume.to_json())["size_bytes"] > 0
+        c.release(volume.to_json(), I1)
+        assert c.release(volume.to_json(), I2)["unmounted"] is True
+        assert glusterfs_stack(resolved) == []
+    finally:
+        d.kill()
+
+
+def test_config_file_values_are_type_checked(daemon_root: str) -> None:
+    config = os.path.join(daemon_root, "bad.toml")
+    with open(config, "w") as f:
+        f.write('backup_volfile_servers = "gs2"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "glusterd_mgr", "--config", config], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2 and "backup_volfile_servers must be a list of strings" in result.stderr

@@ -420,3 +420,42 @@ async def test_two_nodes_cannot_share_a_state_dir(nodes: NodeFactory) -> None:
     nodes.node()
     with pytest.raises(errors.StateError, match="another ganeti-gluster-mountd"):
         nodes.node()
+
+
+@pytest_twisted.ensureDeferred
+async def test_disk_call_on_a_dead_mount_recovers_it(nodes: NodeFactory, volume: VolumeSpec) -> None:
+    node = nodes.node()
+    await node.start()
+    await node.engine.acquire(volume, I1)
+    name = disk_name()
+    await node.engine.disk_create(volume, name, 1)
+    os.kill(client_pid(nodes.storage_dir), signal.SIGKILL)
+    glusterlab.poll("the mount to die", lambda: _enotconn(nodes.storage_dir))
+    info = await node.engine.disk_info(volume, name)  # no probe ran: the call itself recovers
+    assert info["exists"] is True
+    assert len(kernel_stack(nodes.storage_dir)) == 1
+    assert node.engine.counters.recoveries[volume.key] == 1
+    await node.engine.disk_remove(volume, name)
+    await node.engine.release(volume, I1)
+
+
+@pytest_twisted.ensureDeferred
+async def test_create_never_truncates_through_a_stale_temp_link(nodes: NodeFactory, volume: VolumeSpec) -> None:
+    """A crash between link and unlink leaves .NAME.creating as a hard link to a live disk."""
+    node = nodes.node()
+    await node.start()
+    await node.engine.acquire(volume, I1)
+    live, other = disk_name(), disk_name()
+    created = await node.engine.disk_create(volume, live, 2)
+    with open(created["path"], "r+b") as f:
+        f.write(b"live data")
+    stale = os.path.join(nodes.storage_dir, "ganeti", "." + other.split("/")[1] + ".creating")
+    os.link(created["path"], stale)
+    await node.engine.disk_create(volume, other, 1)
+    assert os.path.getsize(created["path"]) == 2 * MIB
+    with open(created["path"], "rb") as f:
+        assert f.read(9) == b"live data"
+    assert not os.path.exists(stale)
+    for name in (live, other):
+        await node.engine.disk_remove(volume, name)
+    await node.engine.release(volume, I1)
