@@ -457,14 +457,14 @@ SHIM_BEGIN, SHIM_END = "<!-- ganeti-shim:begin -->", "<!-- ganeti-shim:end -->"
 
 
 def documented_shim() -> str:
-    """The replacement gluster.py as the operator's instructions give it (README, or docs/ganeti.md before the merge)."""
-    for doc in ("README.md", os.path.join("docs", "ganeti.md")):
+    """The replacement gluster.py as the operator's instructions give it (README, "Using it from Ganeti")."""
+    for doc in ("README.md",):
         path = os.path.join(REPO, doc)
         text = open(path).read() if os.path.exists(path) else ""
         if SHIM_BEGIN in text:
             block = textwrap.dedent(text.split(SHIM_BEGIN, 1)[1].split(SHIM_END, 1)[0])
             return block.split("<<'EOF'\n", 1)[1].split("\nEOF\n", 1)[0] + "\n"
-    raise AssertionError("no ganeti-shim block in README.md or docs/ganeti.md")
+    raise AssertionError("no ganeti-shim block in README.md")
 
 
 def test_documented_install_replaces_ganetis_class(g: types.SimpleNamespace, root: str) -> None:
