@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import errno
 import os
+import re
+import socket
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -84,9 +86,30 @@ def _regular(dfd: int, disk: DiskPath) -> os.stat_result | None:
     return st
 
 
-def _temp_name(disk: DiskPath) -> str:
-    """Where a disk is built before it appears under its name (one per disk: callers serialize per disk)."""
-    return f".{disk.name}.creating"
+NODE = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname())[:64] or "node"
+TEMP_MARK = ".creating."
+
+
+def temp_name(name: str, node: str = NODE) -> str:
+    """Where this node builds disk ``name`` before it appears under its name.
+
+    One per disk and node: the daemon serializes calls per disk, and two nodes
+    creating the same name never share (or sweep) each other's file.
+    """
+    return f".{name}{TEMP_MARK}{node}"
+
+
+def sweep_temps(root: str, folder: tuple[str, ...], node: str = NODE) -> list[str]:
+    """Remove what creates cut short by a crash of this node's daemon left (run once a mount, before any create)."""
+    suffix = TEMP_MARK + node
+    try:
+        with _folder(root, DiskPath(folder, "x"), create=False) as dfd:
+            stale = [n for n in os.listdir(dfd) if n.startswith(".") and n.endswith(suffix)]
+            for name in stale:
+                _unlink_quietly(dfd, name)
+    except NoSuchDisk:
+        return []
+    return stale
 
 
 def create(root: str, disk: DiskPath, size_mib: int, preallocate: bool = False) -> dict[str, Any]:
@@ -96,7 +119,7 @@ def create(root: str, disk: DiskPath, size_mib: int, preallocate: bool = False) 
     ``link`` fails if the name exists, so even a racing creator is never overwritten.
     """
     size = size_mib * MIB
-    temp = _temp_name(disk)
+    temp = temp_name(disk.name)
     with _folder(root, disk, create=True) as dfd:
         if _regular(dfd, disk) is not None:
             raise DiskExists(f"disk {disk.relative} already exists; remove it first or choose another name")
@@ -137,7 +160,7 @@ def remove(root: str, disk: DiskPath) -> dict[str, Any]:
     """Remove a disk; removing a missing one says so and succeeds."""
     try:
         with _folder(root, disk, create=False) as dfd:
-            _unlink_quietly(dfd, _temp_name(disk))  # what a crashed create may have left
+            _unlink_quietly(dfd, temp_name(disk.name))  # what a crashed create may have left
             if _regular(dfd, disk) is None:
                 return {"removed": False}
             try:

@@ -22,6 +22,7 @@ from .schema import MethodSchema
 
 MAX_BODY = 1024 * 1024
 MAX_BATCH = 1000
+MAX_DEPTH = 32
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INTERNAL_ERROR = -32700, -32600, -32601, -32603
 log = Logger()
 
@@ -117,6 +118,8 @@ class Dispatcher:
             return _error(None, PARSE_ERROR, f"parse error: the body is not JSON ({e})")
         except RecursionError:
             return _error(None, PARSE_ERROR, "parse error: the body nests too deeply")
+        if _nests_deeper(doc, MAX_DEPTH):
+            return _error(None, INVALID_REQUEST, f"invalid request: JSON nested more than {MAX_DEPTH} deep")
         if isinstance(doc, list):
             if not doc:
                 return _error(None, INVALID_REQUEST, "invalid request: empty batch")
@@ -126,6 +129,20 @@ class Dispatcher:
             kept = [r for r in replies if r is not None]
             return kept or None
         return await self.call_one(doc)
+
+
+def _nests_deeper(doc: Any, limit: int) -> bool:
+    """Whether ``doc`` nests more than ``limit`` deep (iteratively: deep input must not exhaust the stack)."""
+    stack = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return False
 
 
 def _refuse_constant(name: str) -> Any:

@@ -118,6 +118,7 @@ class VolumeState:
     busy_pids: list[int] = field(default_factory=list)
     space: dict[str, Any] | None = None
     probing: bool = False
+    swept: bool = False
 
     def count(self) -> int:
         return len(self.holders) + sum(self.jobs.values())
@@ -213,7 +214,27 @@ class Engine:
     # -- mounting --------------------------------------------------------
 
     async def _ensure_mounted(self, vs: VolumeState) -> bool:
-        """Make the volume mounted at its mountpoint (caller holds its lock); True if it mounted now."""
+        """Make the volume mounted at its mountpoint (caller holds its lock); True if it mounted now.
+
+        The first time in this process, also sweep what creates cut by a crash left behind.
+        """
+        mounted_now = await self._make_mounted(vs)
+        if not vs.swept:
+            try:
+                stale = await self.system.fs(
+                    vs.mountpoint,
+                    partial(disks.sweep_temps, vs.mountpoint, tuple(self.config.disk_folder.split("/"))),
+                    self.config.fs_timeout,
+                )
+            except (MountdError, OSError) as e:
+                log.warn("cannot sweep stale temporary files on {volume}: {error}", volume=vs.spec.key, error=e)
+            else:
+                vs.swept = True
+                if stale:
+                    log.info("removed {n} temporary file(s) of creates cut short: {names}", n=len(stale), names=stale)
+        return mounted_now
+
+    async def _make_mounted(self, vs: VolumeState) -> bool:
         self._check_policy(vs.mountpoint)
         for other in self.volumes.values():
             if other is not vs and other.mountpoint == vs.mountpoint and other.count() > 0:
@@ -381,19 +402,18 @@ class Engine:
     async def _change(self, key: tuple[VolumeSpec, Holder], work: Callable[[], Awaitable[T]], undo: Callable[[], None]) -> T:
         """Run a holder change that others may wait for (``_settle``); ``undo`` it in memory if it fails."""
         outcome: Deferred[None] = Deferred()
-        shared = _Shared(outcome)
-        self._pending[key] = shared
+        self._pending[key] = _Shared(outcome)
         try:
             result = await work()
         except BaseException as e:
             undo()
+            # Unregister before waking the waiters: they run at once and look for a change in flight.
+            del self._pending[key]
             outcome.errback(Failure(e))
             raise
-        else:
-            outcome.callback(None)
-            return result
-        finally:
-            del self._pending[key]
+        del self._pending[key]
+        outcome.callback(None)
+        return result
 
     # -- holders ---------------------------------------------------------
 

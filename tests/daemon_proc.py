@@ -31,6 +31,8 @@ class DaemonProcess:
     extra: list[str] = field(default_factory=list)
     metrics_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment for the daemon (e.g. a PATH with a wrapped helper, for fault injection)."""
 
     @property
     def socket(self) -> str:
@@ -74,7 +76,7 @@ class DaemonProcess:
             with open(self.whitelist, "w") as f:
                 f.write(f"{self.root}\n")
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=log, cwd=REPO)
+        self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=log, cwd=REPO, env={**os.environ, **self.env})
         log.close()
         poll(f"the daemon to listen on {self.socket} (log: {self.log_path})", self._ready, deadline=30)
         return self

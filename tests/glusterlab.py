@@ -147,14 +147,32 @@ class GlusterServer:
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return sh("nsenter", "-t", str(self.pid), "-m", "-n", "gluster", "--mode=script", *args, check=check)
 
-    def create_volume(self, name: str, start: bool = True) -> str:
-        brick = os.path.join(self.dir, "bricks", name)
+    def create_volume(self, name: str, start: bool = True, brick: str | None = None) -> str:
+        """Create (and start) a one-brick volume; ``brick`` defaults to a folder under the server's folder."""
+        brick = brick or os.path.join(self.dir, "bricks", name)
         os.makedirs(brick, exist_ok=True)
         self.cli("volume", "create", name, f"{self.address}:{brick}", "force")
         if start:
             self.cli("volume", "start", name)
         self.volumes.append(name)
         return brick
+
+    def small_filesystem(self, name: str, size_mib: int) -> str:
+        """An ext4 file system of ``size_mib`` on a loop device, mounted in glusterd's private mount namespace
+        (so only the server sees it; it goes away with the server).  Returns a brick folder inside it."""
+        image = os.path.join(self.dir, "images", f"{name}.img")
+        mnt = os.path.join(self.dir, "fs", name)
+        os.makedirs(os.path.dirname(image), exist_ok=True)
+        os.makedirs(mnt, exist_ok=True)
+        with open(image, "wb") as f:
+            f.truncate(size_mib << 20)
+        sh("mkfs.ext4", "-q", "-F", "-m", "0", image)
+        sh("nsenter", "-t", str(self.pid), "-m", "mount", "-o", "loop", image, mnt)
+        sh("nsenter", "-t", str(self.pid), "-m", "mkdir", "-p", os.path.join(mnt, "brick"))
+        return os.path.join(mnt, "brick")
+
+    def drop_small_filesystem(self, name: str) -> None:
+        sh("nsenter", "-t", str(self.pid), "-m", "umount", "-l", os.path.join(self.dir, "fs", name), check=False)
 
     def brick_pids(self) -> list[int]:
         return [p.pid for p in lab_processes(self.dir) if p.name().startswith("glusterfsd")]
