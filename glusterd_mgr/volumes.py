@@ -295,7 +295,6 @@ class Engine:
             log_file = mounts.log_file_for(self.config.log_dir, mountpoint)
             log_start = await self.system.fs("log", partial(_size, log_file), 5.0)
             argv = mounts.mount_argv(spec, mountpoint, log_file, self.config.backup_servers)
-            clients_before = set(await self.system.client_pids(mountpoint))
             result = await self.system.run(argv, mountpoint, self.config.mount_timeout)
             ours = await self._ours_in(spec, self._stack(mountpoint))
             note = ""
@@ -309,8 +308,10 @@ class Engine:
                 # Leave no half-made mount behind.
                 await self.system.run(mounts.umount_argv(mountpoint, UnmountMode.LAZY), "/", self.config.mount_timeout)
                 note = f"the mount it made did not answer ({probe.value}) and was detached"
-            # The FUSE client daemonizes into a session of its own, so the helper's timeout did not reach it.
-            orphans = sorted(set(await self.system.client_pids(mountpoint)) - clients_before)
+            # The FUSE client daemonizes into a session of its own, so the helper's timeout did not reach
+            # it.  Nothing of ours is mounted here now (we only mount on an empty or detached mountpoint,
+            # and detached what this attempt made), so every client still serving this path is an orphan.
+            orphans = await self.system.client_pids(mountpoint)
             if orphans:
                 self.system.kill(orphans)
                 log.warn("killed the FUSE client(s) {pids} left by the failed mount of {volume}", pids=orphans, volume=spec.key)
