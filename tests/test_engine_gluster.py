@@ -11,7 +11,7 @@ import psutil
 import pytest
 import pytest_twisted
 
-from glusterd_mgr import errors
+from glusterd_mgr import disks, errors
 from glusterd_mgr.holders import Holder
 from glusterd_mgr.mountinfo import parse, stack_at
 from glusterd_mgr.mounts import UnmountMode
@@ -441,7 +441,7 @@ async def test_disk_call_on_a_dead_mount_recovers_it(nodes: NodeFactory, volume:
 
 @pytest_twisted.ensureDeferred
 async def test_create_never_truncates_through_a_stale_temp_link(nodes: NodeFactory, volume: VolumeSpec) -> None:
-    """A crash between link and unlink leaves .NAME.creating as a hard link to a live disk."""
+    """A crash between link and unlink leaves the temporary name as a hard link to a live disk."""
     node = nodes.node()
     await node.start()
     await node.engine.acquire(volume, I1)
@@ -449,7 +449,7 @@ async def test_create_never_truncates_through_a_stale_temp_link(nodes: NodeFacto
     created = await node.engine.disk_create(volume, live, 2)
     with open(created["path"], "r+b") as f:
         f.write(b"live data")
-    stale = os.path.join(nodes.storage_dir, "ganeti", "." + other.split("/")[1] + ".creating")
+    stale = os.path.join(nodes.storage_dir, "ganeti", disks.temp_name(other.split("/")[1]))
     os.link(created["path"], stale)
     await node.engine.disk_create(volume, other, 1)
     assert os.path.getsize(created["path"]) == 2 * MIB
