@@ -7,13 +7,21 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import best_match
 
 from . import __version__
 from .errors import InvalidParams
 
 SCHEMA_PACKAGE = "glusterd_mgr.rpc_schema"
+
+# JSON Schema calls 5.0 an integer; sizes and ports reach os.ftruncate and sockets, which do not.
+StrictValidator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -22,7 +30,7 @@ class MethodSchema:
     summary: str
     params: dict[str, Any]
     result: dict[str, Any]
-    validator: Draft202012Validator
+    validator: Any
 
     def check_params(self, params: Any) -> dict[str, Any]:
         """The params as a dict, or InvalidParams naming the offending field."""
@@ -55,7 +63,7 @@ def load() -> dict[str, MethodSchema]:
             summary=doc["summary"],
             params=doc["params"],
             result=doc["result"],
-            validator=Draft202012Validator(params),
+            validator=StrictValidator(params),
         )
     return methods
 
