@@ -294,3 +294,26 @@ def test_config_file_values_are_type_checked(daemon_root: str) -> None:
         [sys.executable, "-m", "glusterd_mgr", "--config", config], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2 and "backup_volfile_servers must be a list of strings" in result.stderr
+
+
+def test_sd_notify_ready_after_listening_and_watchdog(daemon_root: str, volume: VolumeSpec) -> None:
+    """Type=notify: READY=1 once the socket answers and state is loaded; WATCHDOG=1 while the loop turns."""
+    notify_path = os.path.join(daemon_root, "notify.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(notify_path)
+    listener.settimeout(10)
+    d = DaemonProcess(daemon_root, env={"NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "400000"})
+    try:
+        d.start()
+        messages: list[str] = []
+        while not any("READY=1" in m for m in messages):
+            messages.append(listener.recv(4096).decode())
+        assert d.client().status()["version"], "READY=1 came once the socket answers"
+        while sum("WATCHDOG=1" in m for m in messages) < 2:
+            messages.append(listener.recv(4096).decode())
+        d.terminate()
+        messages.append(listener.recv(4096).decode())
+        assert any("STOPPING=1" in m for m in messages)
+    finally:
+        d.kill()
+        listener.close()
