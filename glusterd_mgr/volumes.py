@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
-from twisted.internet.defer import Deferred, DeferredLock
+from twisted.internet.defer import Deferred, DeferredLock, ensureDeferred, gatherResults
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -551,15 +551,21 @@ class Engine:
     # -- recovery and health ---------------------------------------------
 
     async def recover(self) -> None:
-        """After a start: adopt mounts of held volumes, remount missing ones, recover dead ones."""
-        for vs in list(self.volumes.values()):
-            if vs.count() == 0:
-                continue
+        """After a start: adopt mounts of held volumes, remount missing ones, recover dead ones.
+
+        Volumes are restored side by side (each mountpoint's lock still orders its own), so a
+        few unreachable servers cost one mount timeout, not one each.
+        """
+
+        async def restore(vs: VolumeState) -> None:
             try:
                 await self._locked(vs.mountpoint, partial(self._ensure_mounted, vs))
             except MountdError as e:
                 vs.phase, vs.last_error = FAILED, e.message
                 log.error("cannot restore the mount of {volume}: {error}", volume=vs.spec.key, error=e.message)
+
+        held = [vs for vs in self.volumes.values() if vs.count() > 0]
+        await gatherResults([ensureDeferred(restore(vs)) for vs in held], consumeErrors=True)
 
     async def probe_all(self) -> None:
         """One health round: refresh each mount's phase and space; recover dead or missing held mounts."""

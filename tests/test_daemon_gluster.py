@@ -317,3 +317,30 @@ def test_sd_notify_ready_after_listening_and_watchdog(daemon_root: str, volume: 
     finally:
         d.kill()
         listener.close()
+
+
+def test_gluster_mountctl_against_the_daemon(daemon: DaemonProcess, volume: VolumeSpec) -> None:
+    def ctl(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "glusterd_mgr.ctl", "--socket", daemon.socket, *args]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+    vol = ["--host", volume.host, "--volume", volume.volume]
+    assert ctl("acquire", *vol, "--kind", "instance", "--id", "ctl.0").returncode == 0
+    sleeper = subprocess.Popen(["sleep", "60"], cwd=daemon.storage_dir)
+    try:
+        released = ctl("release", *vol, "--kind", "instance", "--id", "ctl.0", "--json")
+        assert released.returncode == 0 and json.loads(released.stdout)["busy"] is True
+        status = ctl("status")
+        assert status.returncode == 0, status.stderr
+        assert "busy" in status.stdout and str(sleeper.pid) in status.stdout and "sleep" in status.stdout
+        as_json = json.loads(ctl("status", "--json").stdout)
+        assert as_json["mounts"][0]["busy_pids"] == [sleeper.pid]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    bad = ctl("disk", "create", *vol, "../escape", "1")
+    assert bad.returncode == 1 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+    assert ctl("frobnicate").returncode == 2
+    daemon.kill()
+    down = ctl("status")
+    assert down.returncode == 3 and "not running" in down.stderr and "Traceback" not in down.stderr
