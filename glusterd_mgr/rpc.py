@@ -33,9 +33,6 @@ class CappedRequest(server.Request):
     """A request that stops buffering a body past ``MAX_BODY`` and remembers that it did."""
 
     oversized = False
-    # JSON-RPC never posts forms: skip twisted.web's form parsing (its Content-Type parse alone
-    # costs more than validating the params).
-    _parsePOSTFormSubmission = False
 
     def gotLength(self, length: int | None) -> None:
         if length is not None and length > MAX_BODY:
