@@ -125,6 +125,12 @@ class GlusterServer:
     def start(self) -> GlusterServer:
         for sub in ("lib", "log", "bricks"):
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+        self.plumb()
+        self.start_glusterd()
+        return self
+
+    def plumb(self) -> None:
+        """The server's network namespace, joined to the host by a veth pair."""
         sh("ip", "netns", "add", self.netns)
         sh("ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.ns_if)
         sh("ip", "link", "set", self.ns_if, "netns", self.netns)
@@ -133,6 +139,9 @@ class GlusterServer:
         sh("ip", "netns", "exec", self.netns, "ip", "addr", "add", f"{self.address}/30", "dev", self.ns_if)
         sh("ip", "netns", "exec", self.netns, "ip", "link", "set", self.ns_if, "up")
         sh("ip", "netns", "exec", self.netns, "ip", "link", "set", "lo", "up")
+
+    def start_glusterd(self) -> None:
+        """glusterd in the network namespace, with a private mount namespace for its state."""
         d = self.dir
         script = (
             "mount -t tmpfs tmpfs /run && mkdir -p /run/gluster "
@@ -142,20 +151,30 @@ class GlusterServer:
         sh("ip", "netns", "exec", self.netns, "unshare", "-m", "--propagation", "private", "sh", "-c", script)
         poll("glusterd's pid file", lambda: os.path.exists(os.path.join(d, "glusterd.pid")))
         poll("glusterd to answer", lambda: self.cli("volume", "list", check=False).returncode == 0)
-        return self
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return sh("nsenter", "-t", str(self.pid), "-m", "-n", "gluster", "--mode=script", *args, check=check)
 
     def create_volume(self, name: str, start: bool = True, brick: str | None = None) -> str:
-        """Create (and start) a one-brick volume; ``brick`` defaults to a folder under the server's folder."""
+        """Create (and start) a one-brick volume; ``brick`` defaults to a folder under the server's folder.
+
+        A started volume is returned once its brick is online: a mount right after
+        ``volume start`` can fail otherwise.
+        """
         brick = brick or os.path.join(self.dir, "bricks", name)
         os.makedirs(brick, exist_ok=True)
         self.cli("volume", "create", name, f"{self.address}:{brick}", "force")
         if start:
             self.cli("volume", "start", name)
+            poll(f"the brick of {name} to be online", lambda: self._brick_online(name), deadline=30)
         self.volumes.append(name)
         return brick
+
+    def _brick_online(self, name: str) -> bool:
+        out = self.cli("volume", "status", name, "detail", check=False).stdout
+        return any(
+            line.split(":", 1)[0].strip() == "Online" and line.split(":", 1)[1].strip() == "Y" for line in out.splitlines()
+        )
 
     def small_filesystem(self, name: str, size_mib: int) -> str:
         """An ext4 file system of ``size_mib`` on a loop device, mounted in glusterd's private mount namespace

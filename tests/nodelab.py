@@ -89,32 +89,9 @@ class BridgedServer(GlusterServer):
     def address(self) -> str:
         return SERVER_IP
 
-    def start(self) -> BridgedServer:
-        for sub in ("lib", "log", "bricks"):
-            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+    def plumb(self) -> None:
         sh("ip", "netns", "add", self.netns)
         plug(self.netns, f"s{self.index}", self.address)
-        d = self.dir
-        script = (
-            "mount -t tmpfs tmpfs /run && mkdir -p /run/gluster "
-            f"&& mount --bind {d}/lib /var/lib/glusterd && mount --bind {d}/log /var/log/glusterfs "
-            f"&& exec glusterd -p {d}/glusterd.pid"
-        )
-        sh("ip", "netns", "exec", self.netns, "unshare", "-m", "--propagation", "private", "sh", "-c", script)
-        poll("glusterd's pid file", lambda: os.path.exists(os.path.join(d, "glusterd.pid")))
-        poll("glusterd to answer", lambda: self.cli("volume", "list", check=False).returncode == 0)
-        return self
-
-    def create_volume(self, name: str, start: bool = True) -> str:
-        """As glusterlab's, and wait for the brick to be online: a mount right after ``volume start`` can fail."""
-        made = super().create_volume(name, start=start)
-        if start:
-            poll(f"the brick of {name} to be online", lambda: self._brick_online(name), deadline=30)
-        return made
-
-    def _brick_online(self, name: str) -> bool:
-        out = self.cli("volume", "status", name, "detail", check=False).stdout
-        return any(line.split(":", 1)[0].strip() == "Online" and line.split(":", 1)[1].strip() == "Y" for line in out.splitlines())
 
 
 @dataclass

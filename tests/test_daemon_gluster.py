@@ -9,19 +9,18 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from glusterd_mgr import errors
-from glusterd_mgr.mountinfo import parse, stack_at
 from glusterd_mgr.volume import VolumeSpec
 
 from . import glusterlab
 from .daemon_proc import DaemonProcess
+from .faults.helpers import glusterfs_stack, metric, timed
 
 pytestmark = [pytest.mark.gluster, pytest.mark.timeout(240)]
 I1 = {"kind": "instance", "id": "11111111-aaaa.0"}
@@ -46,11 +45,6 @@ def daemon(daemon_root: str) -> Iterator[DaemonProcess]:
     print(f"--- daemon log (tail) ---\n{d.log()}")
 
 
-def glusterfs_stack(path: str) -> list[tuple[int, str]]:
-    with open("/proc/self/mountinfo") as f:
-        return [(r.mount_id, r.source) for r in stack_at(parse(f.read()), path) if r.is_glusterfs]
-
-
 def curl(*args: str) -> str:
     return subprocess.run(["curl", "-sS", "--max-time", "5", *args], check=True, capture_output=True, text=True).stdout
 
@@ -69,20 +63,6 @@ def raw_post(sock: str, body: bytes, content_length: int | None = None) -> tuple
     head, _, payload = data.partition(b"\r\n\r\n")
     code = int(head.split()[1])
     return code, json.loads(payload) if payload else None
-
-
-def metric(text: str, name: str, **labels: str) -> float | None:
-    for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            if all(f'{k}="{v}"' in line for k, v in labels.items()):
-                return float(line.rsplit(" ", 1)[1])
-    return None
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.monotonic()
-    result = fn()
-    return result, time.monotonic() - start
 
 
 def test_every_method_over_the_socket(daemon: DaemonProcess, volume: VolumeSpec) -> None:
