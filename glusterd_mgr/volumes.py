@@ -404,16 +404,17 @@ class Engine:
         """Run a holder change that others may wait for (``_settle``); ``undo`` it in memory if it fails."""
         outcome: Deferred[None] = Deferred()
         self._pending[key] = _Shared(outcome)
+        # Waiters wake on the next turn of the reactor, once this call has built its answer: woken
+        # at once, a waiting release would run before this acquire counts its holders.
         try:
             result = await work()
         except BaseException as e:
             undo()
-            # Unregister before waking the waiters: they run at once and look for a change in flight.
             del self._pending[key]
-            outcome.errback(Failure(e))
+            self.reactor.callLater(0, outcome.errback, Failure(e))
             raise
         del self._pending[key]
-        outcome.callback(None)
+        self.reactor.callLater(0, outcome.callback, None)
         return result
 
     # -- holders ---------------------------------------------------------
