@@ -157,7 +157,7 @@ class Engine:
         if vs is None:
             vs = VolumeState(spec, mountpoint or self.config.storage_dir)
             self.volumes[spec] = vs
-        elif vs.count() == 0 and vs.phase == UNMOUNTED and mountpoint is None:
+        elif vs.count() == 0 and vs.phase in (UNMOUNTED, FAILED) and mountpoint is None:
             vs.mountpoint = self.config.storage_dir  # follows a changed ssconf while nothing is mounted
         return vs
 
@@ -207,7 +207,7 @@ class Engine:
         except OSError as e:
             if e.errno == errno.ENOTCONN:
                 return Probe.DEAD
-            raise
+            raise disks.storage_error("check", vs.mountpoint, e) from None
         vs.space = space_info(st)
         return Probe.OK
 
