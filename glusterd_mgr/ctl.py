@@ -20,7 +20,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from .client import DEFAULT_SOCKET, DEFAULT_TIMEOUT, Client, DaemonNotRunning
 from .errors import MountdError
@@ -41,34 +41,27 @@ PROC = "/proc"
 # -- argument parsing ------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of MiB") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of MiB")
-    return value
+N = TypeVar("N", int, float)
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
-    return value
+def _bounded(convert: Callable[[str], N], ok: Callable[[N], bool], what: str) -> Callable[[str], N]:
+    """An argparse type: ``convert`` the text, and refuse it unless ``ok``, naming ``what`` was wanted."""
+
+    def parse(text: str) -> N:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+
+    return parse
 
 
-def _timeout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return value
+_positive_int = _bounded(int, lambda v: v > 0, "a positive whole number of MiB")
+_port = _bounded(int, lambda v: 1 <= v <= 65535, "a TCP port (1-65535)")
+_timeout = _bounded(float, lambda v: v > 0, "a positive number of seconds")
 
 
 def _json_flag(parser: argparse.ArgumentParser) -> None:

@@ -20,7 +20,7 @@ from glusterd_mgr.volume import VolumeSpec
 
 from . import glusterlab
 from .daemon_proc import DaemonProcess
-from .faults.helpers import glusterfs_stack, metric, timed
+from .faults.helpers import glusterfs_stack, metric, raw_post, timed
 
 pytestmark = [pytest.mark.gluster, pytest.mark.timeout(240)]
 I1 = {"kind": "instance", "id": "11111111-aaaa.0"}
@@ -49,19 +49,9 @@ def curl(*args: str) -> str:
     return subprocess.run(["curl", "-sS", "--max-time", "5", *args], check=True, capture_output=True, text=True).stdout
 
 
-def raw_post(sock: str, body: bytes, content_length: int | None = None) -> tuple[int, Any]:
-    """A hand-made HTTP request, for bodies no client library would send."""
-    with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(10)
-        s.connect(sock)
-        length = len(body) if content_length is None else content_length
-        s.sendall(b"POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n")
-        s.sendall(f"Content-Length: {length}\r\n\r\n".encode() + body)
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    head, _, payload = data.partition(b"\r\n\r\n")
-    code = int(head.split()[1])
+def post_json(sock: str, body: bytes) -> tuple[int, Any]:
+    """A hand-made request (``faults.helpers.raw_post``), its reply decoded."""
+    code, payload = raw_post(sock, body)
     return code, json.loads(payload) if payload else None
 
 
@@ -118,20 +108,20 @@ def test_bad_input_gets_jsonrpc_errors(daemon: DaemonProcess, volume: VolumeSpec
     assert bad_size.value.data.get("field") == "size"
     with pytest.raises(errors.InvalidParams):
         c.acquire(volume.to_json(), {"kind": "vm", "id": "x"})
-    code, reply = raw_post(daemon.socket, b"{not json")
+    code, reply = post_json(daemon.socket, b"{not json")
     assert code == 200 and reply["error"]["code"] == -32700
-    code, reply = raw_post(daemon.socket, b"[]")
+    code, reply = post_json(daemon.socket, b"[]")
     assert reply["error"]["code"] == -32600
-    code, reply = raw_post(daemon.socket, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "no.such"}).encode())
+    code, reply = post_json(daemon.socket, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "no.such"}).encode())
     assert reply["error"]["code"] == -32601
-    code, reply = raw_post(daemon.socket, b'{"jsonrpc": "2.0", "method": "status"}')
+    code, reply = post_json(daemon.socket, b'{"jsonrpc": "2.0", "method": "status"}')
     assert code == 204 and reply is None, "a notification gets no reply"
     batch = [{"jsonrpc": "2.0", "id": 1, "method": "status"}, {"jsonrpc": "2.0", "method": "status"}, {"jsonrpc": "1.0", "id": 3}]
-    code, reply = raw_post(daemon.socket, json.dumps(batch).encode())
+    code, reply = post_json(daemon.socket, json.dumps(batch).encode())
     assert [r["id"] for r in reply] == [1, 3] and reply[1]["error"]["code"] == -32600
-    code, reply = raw_post(daemon.socket, b"[" + b"1," * (2 * 1024 * 1024) + b"1]")
+    code, reply = post_json(daemon.socket, b"[" + b"1," * (2 * 1024 * 1024) + b"1]")
     assert code == 200 and reply["error"]["code"] == -32600 and "larger" in reply["error"]["message"]
-    code, reply = raw_post(daemon.socket, b"[" * 100000 + b"]" * 100000)
+    code, reply = post_json(daemon.socket, b"[" * 100000 + b"]" * 100000)
     assert code == 200 and reply["error"]["code"] in (-32700, -32600)
     assert c.status()["version"], "the daemon still answers"
 
