@@ -74,21 +74,32 @@ def parse_line(line: str) -> MountRecord:
     if len(fields) < sep + 3:
         raise MountinfoError(f"truncated mountinfo line: {line!r}")
     try:
-        major, minor = fields[2].split(":")
-        numbers = (int(fields[0]), int(fields[1]), int(major), int(minor))
+        return _record(fields, sep)
     except ValueError:
         raise MountinfoError(f"bad numbers in mountinfo line: {line!r}") from None
-    super_options = fields[sep + 3] if len(fields) > sep + 3 else ""
-    return MountRecord(
-        *numbers,
-        _field(fields[3]),
-        _field(fields[4]),
-        tuple(fields[5].split(",")),
-        tuple(fields[6:sep]),
-        _field(fields[sep + 1]),
-        _field(fields[sep + 2]),
-        tuple(super_options.split(",")) if super_options else (),
+
+
+_make = tuple.__new__
+
+
+def _record(f: list[str], sep: int) -> MountRecord:
+    """The record of a line split at spaces whose ``-`` separator is at ``sep`` (ValueError on bad numbers)."""
+    major, minor = f[2].split(":")
+    extra = f[sep + 3] if len(f) > sep + 3 else ""
+    fields = (
+        int(f[0]),
+        int(f[1]),
+        int(major),
+        int(minor),
+        _field(f[3]),
+        _field(f[4]),
+        tuple(f[5].split(",")),
+        tuple(f[6:sep]),
+        _field(f[sep + 1]),
+        _field(f[sep + 2]),
+        tuple(extra.split(",")) if extra else (),
     )
+    return _make(MountRecord, fields)
 
 
 def parse(text: str) -> list[MountRecord]:
@@ -105,11 +116,8 @@ def parse(text: str) -> list[MountRecord]:
         return [parse_line(line) for line in text.split("\n") if line.strip()]
 
 
-_make = tuple.__new__
-
-
 def _parse_fast(text: str) -> list[MountRecord]:
-    """``parse_line`` inlined over a whole table: the same records, about twice as fast."""
+    """``parse_line`` over a whole table without its error reporting: the same records, faster."""
     out: list[MountRecord] = []
     append = out.append
     for line in text.split("\n"):
@@ -117,24 +125,9 @@ def _parse_fast(text: str) -> list[MountRecord]:
             continue
         f = line.split(" ")
         sep = 6 if f[6] == "-" else f.index("-", 6)
-        major, minor = f[2].split(":")
-        extra = f[sep + 3] if len(f) > sep + 3 else ""
         if len(f) < sep + 3:
             raise ValueError(line)
-        fields = (
-            int(f[0]),
-            int(f[1]),
-            int(major),
-            int(minor),
-            _field(f[3]),
-            _field(f[4]),
-            tuple(f[5].split(",")),
-            tuple(f[6:sep]),
-            _field(f[sep + 1]),
-            _field(f[sep + 2]),
-            tuple(extra.split(",")) if extra else (),
-        )
-        append(_make(MountRecord, fields))
+        append(_record(f, sep))
     return out
 
 

@@ -6,7 +6,6 @@ import gc
 import os
 import shutil
 import subprocess
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -129,9 +128,7 @@ class NodeFactory:
 def nodes(gluster: glusterlab.GlusterServer, lab_base: str) -> Iterator[NodeFactory]:
     from twisted.internet import reactor
 
-    root = os.path.join(lab_base, "t-" + uuid.uuid4().hex[:8])
-    os.makedirs(root)
-    factory = NodeFactory(reactor, root)
-    yield factory
-    factory.close()
-    shutil.rmtree(root, ignore_errors=True)
+    with glusterlab.scratch(lab_base, "t") as root:
+        factory = NodeFactory(reactor, root)
+        yield factory
+        factory.close()

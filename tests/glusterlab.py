@@ -15,7 +15,9 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -59,6 +61,19 @@ def mounts_under(base: str) -> list[str]:
         from glusterd_mgr.mountinfo import parse
 
         return [r.path for r in parse(f.read()) if r.path == base or r.path.startswith(base + "/")]
+
+
+@contextmanager
+def scratch(base: str, tag: str) -> Iterator[str]:
+    """A fresh folder under the lab for one test; at the end, every mount under it is detached and it goes."""
+    root = os.path.join(base, f"{tag}-{uuid.uuid4().hex[:8]}")
+    os.makedirs(root)
+    try:
+        yield root
+    finally:
+        for path in sorted(mounts_under(root), key=len, reverse=True):
+            sh("umount", "-l", path, check=False)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def cleanup_leftovers(base: str = DEFAULT_BASE, prefix: str = PREFIX) -> None:

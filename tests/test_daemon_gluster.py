@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import stat
 import subprocess
@@ -29,12 +28,8 @@ I2 = {"kind": "instance", "id": "22222222-bbbb.0"}
 
 @pytest.fixture
 def daemon_root(gluster: glusterlab.GlusterServer, lab_base: str) -> Iterator[str]:
-    root = os.path.join(lab_base, "d-" + uuid.uuid4().hex[:8])
-    os.makedirs(root)
-    yield root
-    for path in sorted(glusterlab.mounts_under(root), key=len, reverse=True):
-        subprocess.run(["umount", "-l", path], check=False)
-    shutil.rmtree(root, ignore_errors=True)
+    with glusterlab.scratch(lab_base, "d") as root:
+        yield root
 
 
 @pytest.fixture

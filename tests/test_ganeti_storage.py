@@ -65,12 +65,8 @@ def g() -> types.SimpleNamespace:
 
 @pytest.fixture
 def root(gluster: glusterlab.GlusterServer, lab_base: str) -> Iterator[str]:
-    path = os.path.join(lab_base, "gn-" + uuid.uuid4().hex[:8])
-    os.makedirs(path)
-    yield path
-    for mount in sorted(glusterlab.mounts_under(path), key=len, reverse=True):
-        subprocess.run(["umount", "-l", mount], check=False)
-    shutil.rmtree(path, ignore_errors=True)
+    with glusterlab.scratch(lab_base, "gn") as path:
+        yield path
 
 
 @pytest.fixture
