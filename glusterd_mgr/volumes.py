@@ -535,7 +535,7 @@ class Engine:
 
     async def disk_info(self, spec: VolumeSpec, path: str) -> dict[str, Any]:
         result = await self._disk_call(spec, [path], "info", disks.info)
-        return {**result, "uri": spec.uri(path)}
+        return {**result, "uri": spec.uri(path), "mountpoint": self._state(spec).mountpoint}
 
     async def statvfs(self, spec: VolumeSpec) -> dict[str, Any]:
         """Space of a mounted volume; never mounts (a node not using the volume reports a failure)."""
