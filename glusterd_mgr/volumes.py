@@ -25,10 +25,10 @@ from twisted.internet.defer import Deferred, DeferredLock, ensureDeferred, gathe
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from . import disks, mounts
+from . import disks, mounts, volfile_servers
 from .errors import MountdError, MountFailed, NotMounted, OperationTimeout, StorageError, VolumeConflict
 from .holders import Holder, HolderTable
-from .journal import Change
+from .journal import Change, write_file_atomically
 from .mountinfo import MountRecord, stack_in
 from .mounts import Action, Probe, UnmountMode
 from .policy import DEFAULT_DISK_FOLDER, check_disk_path, check_storage_dir
@@ -136,11 +136,21 @@ class VolumeState:
 
 
 class Engine:
-    def __init__(self, reactor: Any, system: System, journal: JournalSink, config: EngineConfig, table: HolderTable) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        system: System,
+        journal: JournalSink,
+        config: EngineConfig,
+        table: HolderTable,
+        servers: volfile_servers.ServerMemory | None = None,
+    ) -> None:
         self.reactor = reactor
         self.system = system
         self.journal = journal
         self.config = config
+        self.servers = servers or volfile_servers.ServerMemory()
+        self._servers_saving = DeferredLock()
         self.counters = Counters()
         self.volumes: dict[VolumeSpec, VolumeState] = {}
         self._locks: dict[str, DeferredLock] = {}
@@ -294,7 +304,7 @@ class Engine:
             await self._prepare_mountpoint(mountpoint)
             log_file = mounts.log_file_for(self.config.log_dir, mountpoint)
             log_start = await self.system.fs("log", partial(_size, log_file), 5.0)
-            argv = mounts.mount_argv(spec, mountpoint, log_file, self.config.backup_servers)
+            argv = mounts.mount_argv(spec, mountpoint, log_file, self.servers.backups(spec, self.config.backup_servers))
             result = await self.system.run(argv, mountpoint, self.config.mount_timeout)
             ours = await self._ours_in(spec, self._stack(mountpoint))
             note = ""
@@ -304,6 +314,7 @@ class Engine:
                     vs.phase, vs.last_error = MOUNTED, None
                     self.counters.mount_seconds.setdefault(spec.key, Buckets()).observe(self.reactor.seconds() - started)
                     log.info("mounted {volume} on {mountpoint}", volume=spec.key, mountpoint=mountpoint)
+                    await self._learn_servers(spec, log_file, log_start)
                     return
                 # Leave no half-made mount behind.
                 await self.system.run(mounts.umount_argv(mountpoint, UnmountMode.LAZY), "/", self.config.mount_timeout)
@@ -321,6 +332,22 @@ class Engine:
             self.counters.mount_failures[spec.key] += 1
             vs.phase, vs.last_error = FAILED, e.message
             raise
+
+    async def _learn_servers(self, spec: VolumeSpec, log_file: str, log_start: int) -> None:
+        """Remember the brick hosts of a fresh mount's graph: later mounts then survive the named server's absence."""
+        try:
+            text = await self.system.fs("log", partial(_read_from, log_file, log_start), 5.0)
+            if not self.servers.learn(spec, volfile_servers.brick_hosts(text)):
+                return
+            log.info("{volume} is served by {hosts}", volume=spec.key, hosts=", ".join(self.servers.known(spec)))
+            path = self.servers.path
+            if path is not None:
+                # Serialized, and the snapshot taken when its turn comes: an older one never lands last.
+                await self._servers_saving.run(
+                    lambda: self.system.fs("state", lambda: write_file_atomically(path, self.servers.to_text().encode()), 5.0)
+                )
+        except Exception as e:  # the mount is made: a failure here costs only the memory of its servers
+            log.warn("cannot remember the servers of {volume}: {error}", volume=spec.key, error=e)
 
     async def _diagnose(self, spec: VolumeSpec, mountpoint: str, argv: list[str], result: ProcessResult, log_text: str, note: str) -> str:
         """A cause a person can act on, from the client log, the file system and a TCP probe."""
@@ -611,7 +638,11 @@ class Engine:
         await self._locked(vs.mountpoint, remount)
 
     def status(self) -> list[dict[str, Any]]:
-        return [vs.status() for vs in sorted(self.volumes.values(), key=lambda v: v.spec) if vs.count() or vs.phase != UNMOUNTED]
+        return [
+            {**vs.status(), "volfile_servers": list(self.servers.backups(vs.spec, self.config.backup_servers))}
+            for vs in sorted(self.volumes.values(), key=lambda v: v.spec)
+            if vs.count() or vs.phase != UNMOUNTED
+        ]
 
 
 class _Shared:
