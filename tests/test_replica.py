@@ -50,6 +50,8 @@ def replica(gluster: glusterlab.GlusterServer, lab_base: str) -> Iterator[list[g
             # Each namespace reaches the others through the host (routes only to the lab's subnet).
             glusterlab.sh("ip", "netns", "exec", s.netns, "ip", "route", "add", f"{glusterlab.SUBNET}.0/24", "via", s.host_ip)
             s.start_glusterd()
+        # Forwarding on, but only inside the lab's /24: whatever has no veth of its own there is dropped here.
+        glusterlab.sh("ip", "route", "replace", "blackhole", f"{glusterlab.SUBNET}.0/24")
         with open(forward, "w") as f:
             f.write("1\n")
         first = servers[0]
@@ -87,6 +89,7 @@ def replica(gluster: glusterlab.GlusterServer, lab_base: str) -> Iterator[list[g
             s.stop()
         with open(forward, "w") as f:
             f.write(was + "\n")
+        glusterlab.sh("ip", "route", "del", "blackhole", f"{glusterlab.SUBNET}.0/24", check=False)
 
 
 @pytest_twisted.ensureDeferred
