@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO, TypeVar
 
@@ -169,6 +170,12 @@ def is_degraded(mount: dict[str, Any]) -> bool:
     return mount.get("state") not in HEALTHY_STATES or bool(mount.get("last_error")) or bool(mount.get("broken_holders"))
 
 
+def _age(started: Any) -> str:
+    if not isinstance(started, (int, float)):
+        return "?"
+    return f"{max(0, int(time.time() - started))} s"
+
+
 def render_status(result: dict[str, Any], out: TextIO, proc: str | None = None) -> None:
     mounts = result.get("mounts") or []
     out.write(f"ganeti-gluster-mountd {result.get('version', '?')}: {len(mounts)} mount(s)\n")
@@ -198,7 +205,7 @@ def render_status(result: dict[str, Any], out: TextIO, proc: str | None = None) 
         if isinstance(client, dict):
             out.write(
                 f"  client:     pid {client.get('pid', '?')}, {int(client.get('resident_memory_bytes', 0)) >> 20} MiB, "
-                f"{client.get('threads', '?')} threads, {client.get('open_fds', '?')} fds, up {client.get('age_seconds', '?')} s, "
+                f"{client.get('threads', '?')} threads, {client.get('open_fds', '?')} fds, up {_age(client.get('start_time_seconds'))}, "
                 f"oom_score_adj {client.get('oom_score_adj', '?')}, unit {client.get('unit') or '-'}\n"
             )
         if state == "busy":

@@ -92,8 +92,9 @@ class ClientStats:
     unit: str
     """The systemd unit whose cgroup holds it (its scope), or ``""`` where there is none."""
 
-    def to_json(self, now: float) -> dict[str, object]:
-        return {**asdict(self), "age_seconds": max(0.0, round(now - self.start_time_seconds, 1))}
+    def to_json(self) -> dict[str, object]:
+        """As ``status`` shows it: the start time, not an age, so the same state reads the same."""
+        return asdict(self)
 
 
 def unit_of_cgroup(cgroup_text: str) -> str:

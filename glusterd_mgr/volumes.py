@@ -745,12 +745,11 @@ class Engine:
         await self._locked(vs.mountpoint, remount)
 
     def status(self) -> list[dict[str, Any]]:
-        now = self.reactor.seconds()
         return [
             {
                 **vs.status(),
                 "volfile_servers": list(self.servers.backups(vs.spec, self.config.backup_servers)),
-                "client": vs.client.to_json(now) if vs.client and vs.phase in (MOUNTED, BUSY, HUNG) else None,
+                "client": vs.client.to_json() if vs.client and vs.phase in (MOUNTED, BUSY, HUNG) else None,
             }
             for vs in sorted(self.volumes.values(), key=lambda v: v.spec)
             if vs.count() or vs.phase != UNMOUNTED
