@@ -8,6 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from .compat import characters
+
 from glusterd_mgr.errors import PathRefused
 from glusterd_mgr.policy import (
     DEFAULT_DISK_FOLDER,
@@ -294,7 +296,7 @@ def test_disk_path_messages(path: str, words: str) -> None:
     assert words in caught.value.message
 
 
-name_chars = st.characters(exclude_characters="/\x00", exclude_categories=("Cc", "Cs", "Zl", "Zp", "Cf", "Co", "Cn"))
+name_chars = characters(exclude_characters="/\x00", exclude_categories=("Cc", "Cs", "Zl", "Zp", "Cf", "Co", "Cn"))
 
 
 @given(st.text(name_chars, min_size=1, max_size=40))
