@@ -50,6 +50,7 @@ class Deb:
         self.path = path
         self.tree = scratch / path.stem / "tree"
         self.control = scratch / path.stem / "DEBIAN"
+        self.tree.mkdir(parents=True)
         for argv in (["dpkg-deb", "-x", str(path), str(self.tree)], ["dpkg-deb", "-e", str(path), str(self.control)]):
             got = run(argv)
             assert got.returncode == 0, got.stderr
@@ -217,6 +218,11 @@ A = Holder("instance", "5c7d0b7e-1111-4b8a-8a51-2f0e3c9b7d10.0")
 B = Holder("job", "job-7")
 
 
+def this_boot() -> str:
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return f.read().strip()
+
+
 def make_state(root: Path, changes: list[Change], boot: str = BOOT, raw: bytes | None = None) -> tuple[Path, Path]:
     state = root / "state"
     state.mkdir()
@@ -278,7 +284,7 @@ def maintainer_script(tmp_path: Path, name: str, state: Path) -> Path:
 @pytest.mark.parametrize(("held", "kept"), [(True, True), (False, False)])
 def test_remove_then_purge_keeps_a_held_state_folder(tmp_path: Path, held: bool, kept: bool) -> None:
     changes = [Change("acquire", GV0, A, "/run/ganeti/gluster")] + ([] if held else [Change("release", GV0, A)])
-    state, _ = make_state(tmp_path, changes)
+    state, _ = make_state(tmp_path, changes, boot=this_boot())  # prerm's check reads the kernel's boot id
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
     (tmp_path / "run").mkdir()
     for name, arg in (("prerm", "remove"), ("postrm", "remove"), ("postrm", "purge")):
