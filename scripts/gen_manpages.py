@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from glusterd_mgr import __version__, ctl, daemon  # noqa: E402
+from glusterd_mgr import __version__, ctl, daemon
 
 DATE = "2026-12-02"
 
@@ -24,11 +24,9 @@ DATE = "2026-12-02"
 def roff_text(text: str) -> str:
     """Plain text safe inside a roff no-fill block: no backslash escapes, no request lines."""
     out = []
-    for line in text.rstrip("\n").split("\n"):
-        line = line.replace("\\", "\\e")
-        if line.startswith((".", "'")):
-            line = "\\&" + line
-        out.append(line)
+    for raw in text.rstrip("\n").split("\n"):
+        line = raw.replace("\\", "\\e")
+        out.append("\\&" + line if line.startswith((".", "'")) else line)
     return "\n".join(out)
 
 
@@ -78,7 +76,7 @@ def daemon_page() -> str:
 
 def ctl_page() -> str:
     parsers = walk(ctl.build_parser())
-    body = ".SH DESCRIPTION\n" "Queries and drives the node's \\fBganeti-gluster-mountd\\fR(8) over its socket.  Human output by default;\n"
+    body = ".SH DESCRIPTION\nQueries and drives the node's \\fBganeti-gluster-mountd\\fR(8) over its socket.  Human output by default;\n"
     body += "\\fB\\-\\-json\\fR is the stable machine contract.\n.SH OPTIONS\n" + verbatim(parsers[0].format_help())
     body += ".SH COMMANDS\n"
     for sub in parsers[1:]:

@@ -54,7 +54,9 @@ class Deb:
         for argv in (["dpkg-deb", "-x", str(path), str(self.tree)], ["dpkg-deb", "-e", str(path), str(self.control)]):
             got = run(argv)
             assert got.returncode == 0, got.stderr
-        with tarfile.open(fileobj=subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(path)], stdout=subprocess.PIPE).stdout, mode="r|") as t:
+        with tarfile.open(
+            fileobj=subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(path)], stdout=subprocess.PIPE).stdout, mode="r|"
+        ) as t:
             self.members = {m.name.removeprefix("./").rstrip("/"): m for m in t}
 
     def field(self, name: str) -> str:
@@ -120,12 +122,21 @@ def test_daemon_package_contents(built: Built) -> None:
         assert f"usr/share/man/man8/{name}.8.gz" in deb.members
     assert "usr/lib/python3/dist-packages/glusterd_mgr/rpc_schema/volume.acquire.json" in deb.members
     depends = {d.strip().split()[0] for d in deb.field("Depends").split(",")}
-    assert depends == {"glusterfs-client", "python3-jsonschema", "python3-prometheus-client", "python3-psutil", "python3-twisted", "python3:any"}
+    assert depends == {
+        "glusterfs-client",
+        "python3-jsonschema",
+        "python3-prometheus-client",
+        "python3-psutil",
+        "python3-twisted",
+        "python3:any",
+    }
     # Restart (never stop-then-start) on upgrade; stop on remove.
     assert "deb-systemd-invoke $_dh_action 'ganeti-gluster-mountd.service'" in deb.script("postinst")
     prerm = deb.script("prerm")
     assert re.search(r'\[ "\$1" = remove \].*\n\s*deb-systemd-invoke stop', prerm)
-    assert prerm.index("deb-systemd-invoke stop") < prerm.index("glusterd_mgr.statecheck"), "the check must read a journal no daemon changes"
+    assert prerm.index("deb-systemd-invoke stop") < prerm.index("glusterd_mgr.statecheck"), (
+        "the check must read a journal no daemon changes"
+    )
 
 
 def test_daemon_package_imports_on_debian_python(built: Built) -> None:
@@ -150,12 +161,14 @@ def test_ganeti_package_diverts_ganetis_module(built: Built) -> None:
     depends = {d.strip().split()[0] for d in deb.field("Depends").split(",")}
     assert depends == {"ganeti-3.0", DAEMON_PKG}
     target = "/" + GANETI_MODULE
-    divert = f'--divert "$G/gluster.py.distrib" "$G/gluster.py"'
+    divert = '--divert "$G/gluster.py.distrib" "$G/gluster.py"'
     preinst, postrm = deb.script("preinst"), deb.script("postrm")
     assert "G=" + os.path.dirname(target) + "\n" in preinst and "G=" + os.path.dirname(target) + "\n" in postrm
     assert re.search(r'dpkg-divert --package "\$PKG" --add --rename \\\n\s*' + re.escape(divert), preinst)
-    assert re.search(r'remove\|abort-install\|disappear\)\n\s*dpkg-divert --package "\$PKG" --remove --rename \\\n\s*' + re.escape(divert), postrm)
-    assert 'PKG=ganeti-gluster-mountd-ganeti\n' in preinst and 'PKG=ganeti-gluster-mountd-ganeti\n' in postrm
+    assert re.search(
+        r'remove\|abort-install\|disappear\)\n\s*dpkg-divert --package "\$PKG" --remove --rename \\\n\s*' + re.escape(divert), postrm
+    )
+    assert "PKG=ganeti-gluster-mountd-ganeti\n" in preinst and "PKG=ganeti-gluster-mountd-ganeti\n" in postrm
     for name in ("postinst", "postrm"):
         assert "restart_noded\n" in deb.script(name)
     assert "interest-noawait /usr/lib/python3/dist-packages/glusterd_mgr" in deb.script("triggers")
@@ -177,7 +190,14 @@ def fake_ganeti(tmp_path: Path, noded_running: bool, policy: int | None = None) 
     bindir = tmp_path / "bin"
     bindir.mkdir()
     du = bindir / "daemon-util"
-    du.write_text(f'#!/bin/sh\necho "daemon-util $*" >> {log}\n[ "$1" = check ] && exit {0 if noded_running else 1}\n[ "$1" = use-systemctl ] && exit 1\nexit 0\n')
+    check = 0 if noded_running else 1
+    du.write_text(
+        "#!/bin/sh\n"
+        f'echo "daemon-util $*" >> {log}\n'
+        f'[ "$1" = check ] && exit {check}\n'
+        '[ "$1" = use-systemctl ] && exit 1\n'
+        "exit 0\n"
+    )
     rcd = bindir / "invoke-rc.d"
     rcd.write_text(f"#!/bin/sh\nexit {104 if policy is None else policy}\n")
     for tool in (du, rcd):
@@ -239,7 +259,12 @@ def make_state(root: Path, changes: list[Change], boot: str = BOOT, raw: bytes |
     [
         ([], BOOT, None, "free"),
         ([Change("acquire", GV0, A, "/run/ganeti/gluster")], BOOT, None, "held 1"),
-        ([Change("acquire", GV0, A, "/run/ganeti/gluster"), Change("acquire", GV0, B, "/run/ganeti/gluster"), Change("release", GV0, B)], BOOT, None, "held 1"),
+        (
+            [Change("acquire", GV0, A, "/run/ganeti/gluster"), Change("acquire", GV0, B, "/run/ganeti/gluster"), Change("release", GV0, B)],
+            BOOT,
+            None,
+            "held 1",
+        ),
         ([Change("acquire", GV0, A, "/run/ganeti/gluster"), Change("release", GV0, A)], BOOT, None, "free"),
         ([Change("acquire", GV0, A, "/run/ganeti/gluster")], "0b5d2e11-7a4c-4e2f-9c3d-8e1f6a2b4c50", None, "free"),  # an earlier boot's
         ([], BOOT, b"", "free"),

@@ -9,8 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from .compat import characters
-
 from glusterd_mgr.mountinfo import (
     DELETED_SUFFIX,
     MountinfoError,
@@ -23,6 +21,8 @@ from glusterd_mgr.mountinfo import (
     stack_in,
     unescape,
 )
+
+from .compat import characters
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mountinfo"
 GLUSTER = "/run/ganeti/gluster"

@@ -8,8 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from .compat import characters
-
 from glusterd_mgr.errors import PathRefused
 from glusterd_mgr.policy import (
     DEFAULT_DISK_FOLDER,
@@ -23,6 +21,8 @@ from glusterd_mgr.policy import (
     parse_ssconf_storage_dir,
     parse_whitelist,
 )
+
+from .compat import characters
 
 WL_FILE = FILE_STORAGE_PATHS
 WHITELIST = ["/srv/ganeti", "/var/run/ganeti/gluster"]
