@@ -139,6 +139,20 @@ def test_daemon_package_contents(built: Built) -> None:
     )
 
 
+def test_packaged_unit_passes_systemd_analyze_verify(built: Built, tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.fail("systemd-analyze is missing (Debian's systemd package)")
+    deb = built[DAEMON_PKG]
+    # The binary is not installed on this machine: point ExecStart at the unpacked package's.
+    text = (deb.tree / UNIT).read_text().replace("/usr/bin/ganeti-gluster-mountd", str(deb.tree / "usr/bin/ganeti-gluster-mountd"))
+    copy = tmp_path / "ganeti-gluster-mountd.service"
+    copy.write_text(text)
+    got = run([analyze, "verify", str(copy)])
+    problems = [line for line in got.stderr.splitlines() if copy.name in line]
+    assert got.returncode == 0 and not problems, got.stderr
+
+
 def test_daemon_package_imports_on_debian_python(built: Built) -> None:
     """The packaged modules import with /usr/bin/python3 and Debian's libraries, and --help works."""
     site = built[DAEMON_PKG].tree / "usr/lib/python3/dist-packages"
