@@ -112,6 +112,8 @@ def test_daemon_package_contents(built: Built) -> None:
     assert exec_start[1:] == ["--config", CONFFILE] and CONFFILE.lstrip("/") in deb.members
     assert unit["Service"]["KillMode"] == "process", "an upgrade's restart must not kill the FUSE clients"
     assert "ganeti.service" in unit["Unit"]["Before"].split()
+    for doc in unit["Unit"]["Documentation"].split():
+        assert doc.startswith("file:///") and doc.removeprefix("file:///") in deb.members, f"{doc} is not in the package"
     # The repo's unit, only with the package's paths.
     repo_unit = (REPO / "systemd" / "ganeti-gluster-mountd.service").read_text()
     assert (deb.tree / UNIT).read_text() == repo_unit.replace("/usr/local/bin/", "/usr/bin/")
