@@ -239,10 +239,21 @@ def resolve_blocking(host: str) -> frozenset[str]:
 def client_pids_blocking(mountpoint: str) -> list[int]:
     """glusterfs processes whose last argument is ``mountpoint`` (how mount.glusterfs starts them)."""
     found = []
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        cmdline = proc.info["cmdline"] or []
-        if proc.info["name"] == "glusterfs" and cmdline and cmdline[-1] == mountpoint:
-            found.append(proc.pid)
+    # Raw /proc reads, the command line only of processes named glusterfs: psutil's process_iter
+    # costs some 35 ms for 180 processes, on every mount.
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/comm", "rb") as f:
+                if f.read() != b"glusterfs\n":
+                    continue
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                args = f.read().rstrip(b"\0").split(b"\0")
+        except OSError:
+            continue  # gone meanwhile
+        if os.fsdecode(args[-1]) == mountpoint:
+            found.append(int(entry.name))
     return sorted(found)
 
 
