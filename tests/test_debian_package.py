@@ -170,6 +170,7 @@ def test_daemon_package_imports_on_debian_python(built: Built) -> None:
 def test_ganeti_package_diverts_ganetis_module(built: Built) -> None:
     deb = built[GANETI_PKG]
     # The path is the real one of Debian's ganeti-3.0.
+    ganeti_env.ensure_unpacked()
     assert os.path.exists(os.path.join(ganeti_env.TREE, GANETI_MODULE)), "ganeti-3.0 has no such module"
     assert GANETI_MODULE in deb.members
     shim = (deb.tree / GANETI_MODULE).read_text()
@@ -198,6 +199,7 @@ def scratch_root(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
         (root / "var/lib/dpkg" / name).write_text("")
     module = root / GANETI_MODULE
     module.parent.mkdir(parents=True)
+    ganeti_env.ensure_unpacked()
     shutil.copy(os.path.join(ganeti_env.TREE, GANETI_MODULE), module)
     (module.parent / "__pycache__").mkdir()
     (module.parent / "__pycache__" / "gluster.cpython-311.pyc").write_bytes(b"stale")
