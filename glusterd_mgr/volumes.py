@@ -676,7 +676,7 @@ class Engine:
     def _next_scope(self, vs: VolumeState) -> tuple[str, str]:
         """A fresh scope unit name for the volume's client, and its description."""
         self._scopes += 1
-        return fuse_client.scope_unit(vs.spec, vs.mountpoint, self._scopes), f"GlusterFS client of {vs.spec.key} on {vs.mountpoint}"
+        return fuse_client.scope_unit(vs.spec.volume, vs.mountpoint, self._scopes), f"GlusterFS client of {vs.spec.key} on {vs.mountpoint}"
 
     async def _rehome_client(self, vs: VolumeState) -> None:
         """Move a client still inside the daemon's own service (started before scopes) into a scope of its own."""

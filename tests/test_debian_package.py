@@ -110,7 +110,7 @@ def test_daemon_package_contents(built: Built) -> None:
     assert exec_start[0] == "/usr/bin/ganeti-gluster-mountd"
     assert exec_start[0].lstrip("/") in deb.members and deb.members[exec_start[0].lstrip("/")].mode & 0o111
     assert exec_start[1:] == ["--config", CONFFILE] and CONFFILE.lstrip("/") in deb.members
-    assert unit["Service"]["KillMode"] == "process", "an upgrade's restart must not kill the FUSE clients"
+    assert "KillMode" not in unit["Service"], "systemd's default: the FUSE clients live in scopes of their own"
     assert "ganeti.service" in unit["Unit"]["Before"].split()
     for doc in unit["Unit"]["Documentation"].split():
         assert doc.startswith("file:///") and doc.removeprefix("file:///") in deb.members, f"{doc} is not in the package"
@@ -139,6 +139,10 @@ def test_daemon_package_contents(built: Built) -> None:
     assert prerm.index("deb-systemd-invoke stop") < prerm.index("glusterd_mgr.statecheck"), (
         "the check must read a journal no daemon changes"
     )
+    # Clients a version before scopes left inside the service leave it before a stop or restart kills them.
+    postinst = deb.script("postinst")
+    assert postinst.index("glusterd_mgr.rehome") < postinst.index("deb-systemd-invoke $_dh_action")
+    assert prerm.index("glusterd_mgr.rehome") < prerm.index("deb-systemd-invoke stop")
 
 
 def test_packaged_unit_passes_systemd_analyze_verify(built: Built, tmp_path: Path) -> None:
