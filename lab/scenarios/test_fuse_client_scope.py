@@ -58,7 +58,8 @@ def test_client_in_its_own_scope_survives_the_daemons_unit(lab: Lab, g: Ganeti) 
     assert n1.run("systemctl", "is-active", unit).stdout.strip() == "active"
     assert _unit_pids(n1, UNIT) == [_main_pid(n1)], "the daemon's unit holds the daemon only"
     assert client["oom_score_adj"] == int(n1.run("cat", f"/proc/{pid}/oom_score_adj").stdout), "status shows the real score"
-    metrics = n1.run("curl", "-s", "http://127.0.0.1:9723/metrics").stdout
+    fetch = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9723/metrics', timeout=10).read().decode())"
+    metrics = n1.run("python3", "-c", fetch).stdout
     assert re.search(r'ganeti_gluster_client_resident_memory_bytes\{volume="[^"]+"\} [1-9]', metrics), metrics[-2000:]
     mount = _mount_ids(n1)
 
@@ -87,7 +88,12 @@ def test_a_killed_client_names_the_broken_instance_until_a_full_restart(lab: Lab
     holder = g.disk_holder(uuid)
     pid = int(_client(n1)["pid"])  # type: ignore[call-overload]
     n1.run("kill", "-9", str(pid))
-    poll("the daemon to remount", lambda: _mount(n1)["state"] == "mounted" and int(_client(n1)["pid"]) != pid, deadline=60, interval=1)  # type: ignore[call-overload]
+    def remounted() -> bool:
+        mount = _mount(n1)
+        client = mount["client"]
+        return mount["state"] == "mounted" and isinstance(client, dict) and client["pid"] != pid
+
+    poll("the daemon to remount with a new client", remounted, deadline=60, interval=1)
     mount = _mount(n1)
     assert [f"{h['kind']}:{h['id']}" for h in mount["broken_holders"]] == [holder], mount  # type: ignore[index,union-attr]
     assert "gnt-instance reboot --type=full" in str(mount["action"])
