@@ -41,6 +41,12 @@ def plug(host: Host) -> None:
     sh("ip", "-n", host.netns, "link", "set", "lo", "up")
 
 
+def local_bridge(host: Host, name: str = "xen-br0") -> None:
+    """Ganeti's default NIC link, a bridge with no ports inside a node (cluster verify checks it exists)."""
+    sh("ip", "-n", host.netns, "link", "add", name, "type", "bridge")
+    sh("ip", "-n", host.netns, "link", "set", name, "up")
+
+
 def teardown() -> None:
     """Delete every namespace of this prefix; their veths and the bridge go with them."""
     for ns in namespaces():
