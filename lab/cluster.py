@@ -44,8 +44,8 @@ def record(name: str, value: float | int | str) -> None:
 def cluster_init_argv() -> list[str]:
     vmlinuz, initrd = "/srv/lab-guest/vmlinuz", "/srv/lab-guest/initrd.img"
     kvm = ",".join([
-        f"kernel_path={vmlinuz}", f"initrd_path={initrd}", "root_path=",
-        'kernel_args="console=ttyS0 panic=1"', "serial_console=true", "vnc_bind_address=",
+        f"kernel_path={vmlinuz}", f"initrd_path={initrd}", "root_path=/dev/vda",
+        'kernel_args=console=ttyS0 panic=1', "serial_console=true", "vnc_bind_address=",
         "cpu_type=host", "use_chroot=false", "security_model=none",
     ])  # fmt: skip
     s1 = config.SERVERS[0]

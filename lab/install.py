@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 
 from . import config
 from .node import Node
@@ -50,7 +51,7 @@ def wheelhouse() -> str:
     out = os.path.join(config.BASE, "wheelhouse")
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(deps, out)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", out, REPO],
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", out, REPO],
                    check=True, capture_output=True)  # fmt: skip
     return out
 
@@ -76,9 +77,11 @@ def readme_block(name: str) -> str:
     """The shell inside README's ``<!-- NAME:begin -->`` block (the README is what operators follow)."""
     with open(os.path.join(REPO, "README.md")) as f:
         text = f.read()
-    m = re.search(rf"<!-- {name}:begin -->\s*```sh\n(.*?)```\s*<!-- {name}:end -->", text, re.S)
+    m = re.search(rf"<!-- {name}:begin -->\n(.*?)<!-- {name}:end -->", text, re.S)
     assert m, f"README has no {name} block"
-    return m.group(1)
+    body = textwrap.dedent(m.group(1)).strip()
+    assert body.startswith("```sh\n") and body.endswith("```"), body
+    return body[len("```sh\n") : -3]
 
 
 def _stage(node: Node, files: dict[str, str]) -> str:

@@ -73,6 +73,8 @@ class Node:
         for src in guest:
             shutil.copy(src, self.path("/srv/lab-guest"))
         write_noop_os(self)
+        self.write("etc/systemd/system/lab-netns-sysfs.service", SYSFS_UNIT)
+        os.symlink("../lab-netns-sysfs.service", self.path("etc/systemd/system/multi-user.target.wants/lab-netns-sysfs.service"))
 
     def path(self, inside: str) -> str:
         return os.path.join(self.root, inside.lstrip("/"))
@@ -210,6 +212,22 @@ class Node:
             self.proc.kill()
             self.proc.wait(timeout=30)
 
+
+# nspawn's /sys shows the host's network devices even in a network namespace of our own;
+# Ganeti looks for bridges in /sys/class/net. A sysfs mounted inside shows this node's.
+SYSFS_UNIT = """[Unit]
+Description=Lab: /sys/class/net of this node's own network namespace
+DefaultDependencies=no
+Before=ganeti.service sysinit.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'mkdir -p /run/lab-sys && mount -t sysfs sysfs /run/lab-sys && mount --bind /run/lab-sys/class/net /sys/class/net && mount --bind /run/lab-sys/devices/virtual/net /sys/devices/virtual/net'
+
+[Install]
+WantedBy=multi-user.target
+"""
 
 NOOP_CREATE = """#!/bin/sh
 # OS "noop": the disk gets a signature and nothing else (the lab's guest boots from kernel_path).
