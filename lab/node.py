@@ -29,6 +29,27 @@ ENV = ["env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 FILE_STORAGE_PATHS = ("/srv/ganeti/file-storage", "/srv/ganeti/shared-file-storage", config.STORAGE_DIR)
 
 
+class _Adopted:
+    """Enough of Popen for a process this run did not start."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._p = psutil.Process(pid)
+
+    def poll(self) -> int | None:
+        return None if self._p.is_running() and self._p.status() != psutil.STATUS_ZOMBIE else 0
+
+    def wait(self, timeout: float | None = None) -> int:
+        try:
+            self._p.wait(timeout)
+        except psutil.TimeoutExpired as e:
+            raise subprocess.TimeoutExpired("nspawn", timeout or 0) from e
+        return 0
+
+    def kill(self) -> None:
+        self._p.kill()
+
+
 class NodeCommandError(AssertionError):
     """A command inside a node failed; carries its output so a scenario's failure says why."""
 
@@ -110,6 +131,15 @@ class Node:
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=self._enter_cgroups)
         log.close()
         self.boots += 1
+
+    def attach(self) -> bool:
+        """Adopt this node's running nspawn (a lab kept up by an earlier run)."""
+        for p in psutil.process_iter(["cmdline"]):
+            cmd = p.info["cmdline"] or []
+            if cmd[:1] == ["systemd-nspawn"] and f"--machine={config.machine_name(self.host)}" in cmd:
+                self.proc = _Adopted(p.pid)  # type: ignore[assignment]
+                return True
+        return False
 
     def leader(self) -> int | None:
         """PID (on the host) of the container's systemd, PID 1 inside."""
