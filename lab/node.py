@@ -232,6 +232,17 @@ class Node:
                 self.kill()
         self.proc = None
 
+    def reboot(self, deadline: float = 180) -> None:
+        """A reboot of the container: systemd shuts down, nspawn exits, the same tree boots again."""
+        assert self.proc is not None
+        self.run("systemctl", "reboot", "--no-block", check=False, timeout=30)
+        try:
+            self.proc.wait(timeout=deadline)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.start()
+        self.wait_booted(deadline=deadline)
+
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             for p in psutil.Process(self.proc.pid).children(recursive=True):
@@ -280,3 +291,4 @@ def wait_all(nodes: list[Node], deadline: float = 180) -> None:
     start = time.monotonic()
     for n in nodes:
         n.wait_booted(deadline=max(5.0, deadline - (time.monotonic() - start)))
+
