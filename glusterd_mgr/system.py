@@ -28,6 +28,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from .errors import OperationTimeout
+from .fuse_client import ClientStats, unit_of_cgroup
 
 T = TypeVar("T")
 MOUNTINFO = "/proc/self/mountinfo"
@@ -68,7 +69,25 @@ class System(Protocol):
         """PIDs of the glusterfs FUSE clients serving ``mountpoint``."""
         ...
 
+    def client_stats(self, mountpoint: str) -> Deferred[ClientStats | None]:
+        """The figures of the FUSE client serving ``mountpoint`` (the newest, if several), or None."""
+        ...
+
+    def set_oom_score_adj(self, pid: int, value: int) -> Deferred[str | None]:
+        """Set a process's ``oom_score_adj``; None on success, else why not."""
+        ...
+
     def kill(self, pids: list[int]) -> None: ...
+
+    @property
+    def systemd_booted(self) -> bool:
+        """Whether systemd is PID 1 here, so each FUSE client can get a scope of its own."""
+        ...
+
+    @property
+    def own_unit(self) -> str:
+        """The systemd unit this daemon runs in (``""`` where none)."""
+        ...
 
 
 KILL_GRACE = 10.0
@@ -227,6 +246,41 @@ def client_pids_blocking(mountpoint: str) -> list[int]:
     return sorted(found)
 
 
+def _unit_of_pid(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            return unit_of_cgroup(f.read())
+    except OSError:
+        return ""
+
+
+def client_stats_blocking(mountpoint: str) -> ClientStats | None:
+    """The newest client of ``mountpoint``, read from /proc (never from the mount itself)."""
+    for pid in sorted(client_pids_blocking(mountpoint), reverse=True):
+        try:
+            proc = psutil.Process(pid)
+            with proc.oneshot():
+                rss, threads, fds, started = proc.memory_info().rss, proc.num_threads(), proc.num_fds(), proc.create_time()
+            with open(f"/proc/{pid}/oom_score_adj") as f:
+                oom = int(f.read().strip())
+            unit = _unit_of_pid(pid)
+        except (psutil.Error, OSError, ValueError):
+            continue  # gone meanwhile
+        return ClientStats(pid, rss, threads, fds, started, oom, unit)
+    return None
+
+
+def set_oom_score_adj_blocking(pid: int, value: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/oom_score_adj", "w") as f:
+            f.write(f"{value}\n")
+    except PermissionError:
+        return "not permitted (lowering it needs CAP_SYS_RESOURCE, which this daemon lacks here)"
+    except OSError as e:
+        return e.strerror or str(e)
+    return None
+
+
 def pids_using_blocking(mountpoint: str) -> list[int]:
     """PIDs with a cwd, root or open file on the mount (what ``fuser -m`` reports).
 
@@ -298,6 +352,10 @@ class RealSystem:
     mountinfo_path: str = MOUNTINFO
     extra_env: dict[str, str] = field(default_factory=dict)
 
+    systemd_booted: bool = field(default_factory=lambda: os.path.isdir("/run/systemd/system"))
+    """sd_booted(3): systemd is PID 1 when this folder exists."""
+    own_unit: str = field(default_factory=lambda: _unit_of_pid(os.getpid()))
+
     def __post_init__(self) -> None:
         self.mount_table = MountinfoCache(self.mountinfo_path)
 
@@ -322,6 +380,12 @@ class RealSystem:
 
     def client_pids(self, mountpoint: str) -> Deferred[list[int]]:
         return self.misc_pool.run(f"clients:{mountpoint}", lambda: client_pids_blocking(mountpoint), 10.0)
+
+    def client_stats(self, mountpoint: str) -> Deferred[ClientStats | None]:
+        return self.misc_pool.run(f"client-stats:{mountpoint}", lambda: client_stats_blocking(mountpoint), 10.0)
+
+    def set_oom_score_adj(self, pid: int, value: int) -> Deferred[str | None]:
+        return self.misc_pool.run("oom", lambda: set_oom_score_adj_blocking(pid, value), 10.0)
 
     def kill(self, pids: list[int]) -> None:
         for pid in pids:

@@ -25,10 +25,10 @@ from twisted.internet.defer import Deferred, DeferredLock, ensureDeferred, gathe
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from . import disks, mounts
+from . import disks, fuse_client, mounts, volfile_servers
 from .errors import MountdError, MountFailed, NotMounted, OperationTimeout, StorageError, VolumeConflict
 from .holders import Holder, HolderTable
-from .journal import Change
+from .journal import Change, write_file_atomically
 from .mountinfo import MountRecord, stack_in
 from .mounts import Action, Probe, UnmountMode
 from .policy import DEFAULT_DISK_FOLDER, check_disk_path, check_storage_dir
@@ -68,6 +68,8 @@ class EngineConfig:
     probe_timeout: float = 5.0
     log_dir: str = "/var/log/glusterfs"
     backup_servers: tuple[str, ...] = ()
+    client_oom_score_adj: int | None = fuse_client.DEFAULT_OOM_SCORE_ADJ
+    client_memory_warn_bytes: int = 2 << 30
 
 
 MOUNT_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -119,6 +121,11 @@ class VolumeState:
     space: dict[str, Any] | None = None
     probing: bool = False
     swept: bool = False
+    client: fuse_client.ClientStats | None = None
+    """The FUSE client at the last mount or probe."""
+    memory_warned: bool = False
+    broken: set[Holder] = field(default_factory=set)
+    """Instance holders whose open disks were on a client that died: their guests need a full restart."""
 
     def count(self) -> int:
         return len(self.holders) + sum(self.jobs.values())
@@ -132,15 +139,30 @@ class VolumeState:
             "holders": [h.to_json() for h in listed],
             "last_error": self.last_error,
             "busy_pids": list(self.busy_pids),
+            "broken_holders": [h.to_json() for h in sorted(self.broken)],
+            "action": f"{len(self.broken)} holder(s) lost their disks with a dead FUSE client; {fuse_client.FULL_RESTART_ADVICE}"
+            if self.broken
+            else None,
         }
 
 
 class Engine:
-    def __init__(self, reactor: Any, system: System, journal: JournalSink, config: EngineConfig, table: HolderTable) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        system: System,
+        journal: JournalSink,
+        config: EngineConfig,
+        table: HolderTable,
+        servers: volfile_servers.ServerMemory | None = None,
+    ) -> None:
         self.reactor = reactor
         self.system = system
         self.journal = journal
         self.config = config
+        self.servers = servers or volfile_servers.ServerMemory()
+        self._servers_saving = DeferredLock()
+        self._scopes = int(reactor.seconds())  # scope serials: unique across restarts too
         self.counters = Counters()
         self.volumes: dict[VolumeSpec, VolumeState] = {}
         self._locks: dict[str, DeferredLock] = {}
@@ -272,6 +294,7 @@ class Engine:
             )
             self.counters.recoveries[vs.spec.key] += 1
             vs.phase = DEAD
+            self._mark_broken(vs, "its FUSE client died")
             await self.system.run(mounts.umount_argv(vs.mountpoint, UnmountMode.LAZY), "/", self.config.mount_timeout)
             if await self._ours_in(vs.spec, self._stack(vs.mountpoint)):
                 raise MountFailed(f"could not detach the dead mount of {vs.spec.key} on {vs.mountpoint}")
@@ -294,7 +317,9 @@ class Engine:
             await self._prepare_mountpoint(mountpoint)
             log_file = mounts.log_file_for(self.config.log_dir, mountpoint)
             log_start = await self.system.fs("log", partial(_size, log_file), 5.0)
-            argv = mounts.mount_argv(spec, mountpoint, log_file, self.config.backup_servers)
+            argv = mounts.mount_argv(spec, mountpoint, log_file, self.servers.backups(spec, self.config.backup_servers))
+            if self.system.systemd_booted:
+                argv = fuse_client.scoped_argv(argv, *self._next_scope(vs))
             result = await self.system.run(argv, mountpoint, self.config.mount_timeout)
             ours = await self._ours_in(spec, self._stack(mountpoint))
             note = ""
@@ -304,6 +329,9 @@ class Engine:
                     vs.phase, vs.last_error = MOUNTED, None
                     self.counters.mount_seconds.setdefault(spec.key, Buckets()).observe(self.reactor.seconds() - started)
                     log.info("mounted {volume} on {mountpoint}", volume=spec.key, mountpoint=mountpoint)
+                    await self._watch_client(vs)
+                    await self._protect_client(vs)
+                    await self._learn_servers(spec, log_file, log_start)
                     return
                 # Leave no half-made mount behind.
                 await self.system.run(mounts.umount_argv(mountpoint, UnmountMode.LAZY), "/", self.config.mount_timeout)
@@ -321,6 +349,72 @@ class Engine:
             self.counters.mount_failures[spec.key] += 1
             vs.phase, vs.last_error = FAILED, e.message
             raise
+
+    def _mark_broken(self, vs: VolumeState, why: str) -> None:
+        """Name the instances whose open disks died with the mount: a remount cannot give a running guest its disk back."""
+        new = {h for h in vs.holders if h.kind == "instance"} - vs.broken
+        if not new:
+            return
+        vs.broken |= new
+        log.error(
+            "{volume} on {mountpoint} failed under its holders ({why}): {holders}; {advice}",
+            volume=vs.spec.key,
+            mountpoint=vs.mountpoint,
+            why=why,
+            holders=", ".join(h.id for h in sorted(new)),
+            advice=fuse_client.FULL_RESTART_ADVICE,
+        )
+
+    async def _watch_client(self, vs: VolumeState) -> None:
+        """Refresh the FUSE client's figures; warn once each time its memory crosses the threshold."""
+        try:
+            vs.client = await self.system.client_stats(vs.mountpoint)
+        except Exception as e:  # figures only: never fails a mount or a probe
+            log.warn("cannot read the FUSE client of {mountpoint}: {error}", mountpoint=vs.mountpoint, error=e)
+            return
+        over = fuse_client.over_threshold(vs.client, self.config.client_memory_warn_bytes)
+        if over and not vs.memory_warned and vs.client is not None:
+            log.warn(
+                "the FUSE client {pid} of {volume} uses {mib} MiB (threshold {limit} MiB): drain this node "
+                "(gnt-node migrate) and let the volume remount before the kernel kills the client",
+                pid=vs.client.pid,
+                volume=vs.spec.key,
+                mib=vs.client.resident_memory_bytes >> 20,
+                limit=self.config.client_memory_warn_bytes >> 20,
+            )
+        vs.memory_warned = over
+
+    async def _protect_client(self, vs: VolumeState) -> None:
+        """Give the client the configured OOM score, so the kernel kills a guest before the client of every guest's disk."""
+        wanted, client = self.config.client_oom_score_adj, vs.client
+        if wanted is None or client is None or client.oom_score_adj == wanted:
+            return
+        problem = await self.system.set_oom_score_adj(client.pid, wanted)
+        if problem:
+            log.warn(
+                "cannot set the OOM score of the FUSE client {pid} of {volume} to {wanted}: {problem}",
+                pid=client.pid,
+                volume=vs.spec.key,
+                wanted=wanted,
+                problem=problem,
+            )
+        await self._watch_client(vs)
+
+    async def _learn_servers(self, spec: VolumeSpec, log_file: str, log_start: int) -> None:
+        """Remember the brick hosts of a fresh mount's graph: later mounts then survive the named server's absence."""
+        try:
+            text = await self.system.fs("log", partial(_read_from, log_file, log_start), 5.0)
+            if not self.servers.learn(spec, volfile_servers.brick_hosts(text)):
+                return
+            log.info("{volume} is served by {hosts}", volume=spec.key, hosts=", ".join(self.servers.known(spec)))
+            path = self.servers.path
+            if path is not None:
+                # Serialized, and the snapshot taken when its turn comes: an older one never lands last.
+                await self._servers_saving.run(
+                    lambda: self.system.fs("state", lambda: write_file_atomically(path, self.servers.to_text().encode()), 5.0)
+                )
+        except Exception as e:  # the mount is made: a failure here costs only the memory of its servers
+            log.warn("cannot remember the servers of {volume}: {error}", volume=spec.key, error=e)
 
     async def _diagnose(self, spec: VolumeSpec, mountpoint: str, argv: list[str], result: ProcessResult, log_text: str, note: str) -> str:
         """A cause a person can act on, from the client log, the file system and a TCP probe."""
@@ -356,7 +450,7 @@ class Engine:
         self.counters.unmount_attempts[vs.spec.key] += 1
         result = await self.system.run(mounts.umount_argv(vs.mountpoint, self.config.unmount_mode), "/", self.config.mount_timeout)
         if len(await self._ours_in(vs.spec, self._stack(vs.mountpoint))) < len(ours):
-            vs.phase, vs.busy_pids, vs.space, vs.last_error = UNMOUNTED, [], None, None
+            vs.phase, vs.busy_pids, vs.space, vs.last_error, vs.client = UNMOUNTED, [], None, None, None
             log.info("unmounted {volume} from {mountpoint}", volume=vs.spec.key, mountpoint=vs.mountpoint)
             return True, False
         self.counters.unmount_busy[vs.spec.key] += 1
@@ -425,8 +519,10 @@ class Engine:
         vs = self._state(spec)
         if holder in vs.holders:  # a retried call: the holder is durable already
             if self._fast(vs, (MOUNTED, HUNG, BUSY)):
+                vs.broken.discard(holder)
                 return {"mountpoint": vs.mountpoint, "holders": len(vs.holders), "mounted_now": False}
             mounted_now = await self._locked(vs.mountpoint, partial(self._ensure_mounted, vs))
+            vs.broken.discard(holder)  # acquired again after the recovery: a fresh open of the disk
             return {"mountpoint": vs.mountpoint, "holders": len(vs.holders), "mounted_now": mounted_now}
         fast = vs.count() > 0 and self._fast(vs, (MOUNTED, HUNG))
         # Counted at once, before any wait: a concurrent last release cannot unmount under it.
@@ -443,6 +539,7 @@ class Engine:
             if vs.phase in (MOUNTED, BUSY):  # mounted for nobody after all: the one unmount attempt
                 await self._release_if_idle(vs)
             raise
+        vs.broken.discard(holder)
         return {"mountpoint": vs.mountpoint, "holders": len(vs.holders), "mounted_now": mounted_now}
 
     async def release(self, spec: VolumeSpec, holder: Holder) -> dict[str, Any]:
@@ -453,6 +550,7 @@ class Engine:
             count = len(vs.holders) if vs else 0
             return {"holders": count, "known": False, "unmounted": False, "busy": bool(vs and vs.phase == BUSY)}
         vs.holders.discard(holder)
+        vs.broken.discard(holder)
 
         async def work() -> None:
             await self.journal.write(Change("release", spec, holder))
@@ -535,7 +633,7 @@ class Engine:
 
     async def disk_info(self, spec: VolumeSpec, path: str) -> dict[str, Any]:
         result = await self._disk_call(spec, [path], "info", disks.info)
-        return {**result, "uri": spec.uri(path)}
+        return {**result, "uri": spec.uri(path), "mountpoint": self._state(spec).mountpoint}
 
     async def statvfs(self, spec: VolumeSpec) -> dict[str, Any]:
         """Space of a mounted volume; never mounts (a node not using the volume reports a failure)."""
@@ -559,6 +657,8 @@ class Engine:
         """
 
         async def restore(vs: VolumeState) -> None:
+            if not self._kernel_has(vs):
+                self._mark_broken(vs, "its mount went away while the daemon was down")
             try:
                 await self._locked(vs.mountpoint, partial(self._ensure_mounted, vs))
             except MountdError as e:
@@ -567,6 +667,37 @@ class Engine:
 
         held = [vs for vs in self.volumes.values() if vs.count() > 0]
         await gatherResults([ensureDeferred(restore(vs)) for vs in held], consumeErrors=True)
+        for vs in held:
+            if vs.phase in (MOUNTED, BUSY):
+                await self._watch_client(vs)
+                await self._protect_client(vs)  # adopted clients too: made by an older version, or by hand
+                await self._rehome_client(vs)
+
+    def _next_scope(self, vs: VolumeState) -> tuple[str, str]:
+        """A fresh scope unit name for the volume's client, and its description."""
+        self._scopes += 1
+        return fuse_client.scope_unit(vs.spec, vs.mountpoint, self._scopes), f"GlusterFS client of {vs.spec.key} on {vs.mountpoint}"
+
+    async def _rehome_client(self, vs: VolumeState) -> None:
+        """Move a client still inside the daemon's own service (started before scopes) into a scope of its own."""
+        own, client = self.system.own_unit, vs.client
+        if not self.system.systemd_booted or not own.endswith(".service") or client is None or client.unit != own:
+            return
+        unit, description = self._next_scope(vs)
+        result = await self.system.run(fuse_client.adopt_argv(client.pid, unit, description), "/", self.config.mount_timeout)
+        if result.exit_code == 0:
+            log.info(
+                "moved the FUSE client {pid} of {volume} out of {own} into {unit}", pid=client.pid, volume=vs.spec.key, own=own, unit=unit
+            )
+            await self._watch_client(vs)
+        else:
+            log.error(
+                "the FUSE client {pid} of {volume} is still in {own} and dies with its next stop: {said}",
+                pid=client.pid,
+                volume=vs.spec.key,
+                own=own,
+                said=result.last_line or "busctl failed",
+            )
 
     async def probe_all(self) -> None:
         """One health round: refresh each mount's phase and space; recover dead or missing held mounts."""
@@ -590,6 +721,7 @@ class Engine:
                 return
             vs.phase = MISSING
             log.warn("{volume} vanished from {mountpoint} while held: mounting it again", volume=vs.spec.key, mountpoint=vs.mountpoint)
+            self._mark_broken(vs, "it vanished from the mount table")
             await self._remount_if_held(vs)
             return
         probe = await self._probe(vs, self.config.probe_timeout)
@@ -600,8 +732,10 @@ class Engine:
             await self._remount_if_held(vs)
         elif vs.phase == BUSY:
             vs.busy_pids = await self.system.pids_using(vs.mountpoint)
+            await self._watch_client(vs)
         else:
             vs.phase = MOUNTED
+            await self._watch_client(vs)
 
     async def _remount_if_held(self, vs: VolumeState) -> None:
         async def remount() -> None:
@@ -611,7 +745,15 @@ class Engine:
         await self._locked(vs.mountpoint, remount)
 
     def status(self) -> list[dict[str, Any]]:
-        return [vs.status() for vs in sorted(self.volumes.values(), key=lambda v: v.spec) if vs.count() or vs.phase != UNMOUNTED]
+        return [
+            {
+                **vs.status(),
+                "volfile_servers": list(self.servers.backups(vs.spec, self.config.backup_servers)),
+                "client": vs.client.to_json() if vs.client and vs.phase in (MOUNTED, BUSY, HUNG) else None,
+            }
+            for vs in sorted(self.volumes.values(), key=lambda v: v.spec)
+            if vs.count() or vs.phase != UNMOUNTED
+        ]
 
 
 class _Shared:
