@@ -5,8 +5,9 @@ Two routes, chosen by ``GGL_INSTALL`` (``auto`` by default):
 - ``venv``: the README's "Installing it on a node" and "Using it from Ganeti"
   steps, with pip fed from a wheelhouse downloaded on the host (a node has no
   network).  The shim is the README's own ``ganeti-shim`` block, run verbatim.
-- ``deb``: the Debian package built with ``dpkg-buildpackage -us -uc -b`` on the
-  host and installed with ``apt-get install ./*.deb`` inside the node (its
+- ``deb``: the Debian packages built with ``scripts/build-deb.sh`` (``dpkg-buildpackage
+  -us -uc -b`` of the committed tree) on the host and installed with
+  ``apt-get install ./*.deb`` inside the node (its
   Debian dependencies are in the root file system already).
 
 ``auto`` takes ``deb`` when the tree has a ``debian/`` folder.
@@ -57,20 +58,14 @@ def wheelhouse() -> str:
 
 
 def debs() -> list[str]:
-    """Build the Debian package(s) of the tree once per run; returns the .deb files."""
+    """Build the Debian packages of the committed tree once per run (scripts/build-deb.sh); the .deb files."""
     out = os.path.join(config.BASE, "debs")
     found = glob.glob(os.path.join(out, "*.deb"))
     if found:
         return found
-    build = os.path.join(config.BASE, "debbuild", "src")
-    shutil.rmtree(os.path.dirname(build), ignore_errors=True)
-    subprocess.run(["git", "-C", REPO, "worktree", "list"], check=True, capture_output=True)
-    shutil.copytree(REPO, build, ignore=shutil.ignore_patterns(".git", "__pycache__", ".pytest_cache", ".mypy_cache"))
-    subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=build, check=True, capture_output=True)
-    os.makedirs(out, exist_ok=True)
-    for deb in glob.glob(os.path.join(os.path.dirname(build), "*.deb")):
-        shutil.copy(deb, out)
-    return glob.glob(os.path.join(out, "*.deb"))
+    r = subprocess.run(["bash", os.path.join(REPO, "scripts", "build-deb.sh"), "--out", out], capture_output=True, text=True)
+    assert r.returncode == 0, f"build-deb.sh failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return sorted(glob.glob(os.path.join(out, "*.deb")))
 
 
 def readme_block(name: str) -> str:
@@ -126,7 +121,9 @@ install -m 0644 glusterd_mgr/__init__.py glusterd_mgr/client.py glusterd_mgr/err
 def install_deb(node: Node, packages: list[str]) -> None:
     d = _stage(node, {os.path.basename(p): p for p in packages})
     names = " ".join(f"./{os.path.basename(p)}" for p in packages)
-    node.sh(f"set -e; cd {d}; apt-get install -y -q --no-download {names}")
+    # No network in a node: every dependency is in the root file system already, so
+    # apt downloads nothing (apt 2.6's --no-download fails on ./x.deb, see README).
+    node.sh(f"set -e; cd {d}; apt-get install -y -q {names}")
     node.run("systemctl", "is-active", "ganeti-gluster-mountd")
     _check_shim(node)
 
