@@ -157,7 +157,7 @@ class Ganeti:
             return last if last and last[0] > since[0] else None
 
         last = poll(f"{name}'s guest to verify more rounds than {since[0]}", advanced, deadline=deadline, interval=1)
-        assert last[2] == since[2], f"{name}'s guest rebooted ({since[2]} -> {last[2]})"
+        assert last[2] == since[2], f"{name}'s guest rebooted: {since} -> {last}"
         assert last[1] == 0, f"{name}'s guest counted {last[1]} I/O errors by round {last[0]}\n{self.explain()}"
         return last
 
