@@ -6,7 +6,8 @@ import pytest
 
 from lab.cluster import Lab
 
-pytestmark = pytest.mark.timeout(300)
+# The first scenario also pays for bringing the lab up (a cold build included).
+pytestmark = pytest.mark.timeout(900)
 
 
 def test_daemon_runs_under_each_nodes_systemd(lab: Lab) -> None:
