@@ -13,5 +13,5 @@ python3 -m pytest -p no:cacheprovider -o addopts= -ra lab/scenarios "$@"
 rc=$?
 if [ "${GGL_KEEP:-0}" != 1 ]; then python3 -m lab.cluster down; fi
 echo "== lab figures"
-python3 -c 'from lab import cluster; print(open(cluster.figures_path()).read())' || true
+python3 -m lab.figures || true
 exit $rc
