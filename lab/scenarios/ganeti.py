@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from tests.glusterlab import poll
 
-from lab import config, guest
+from lab import cluster, config, guest
 from lab.cluster import Lab
 from lab.node import Node, NodeCommandError
 
@@ -149,7 +149,9 @@ class Ganeti:
         """The latest report of a guest, waiting until it reports at all."""
         return poll(f"{name}'s guest to report on its console", lambda: (self.console(name) or [None])[-1], deadline=deadline, interval=1)
 
-    def assert_guest_io_ok(self, name: str, since: tuple[int, int, str], deadline: float = 60) -> tuple[int, int, str]:
+    def assert_guest_io_ok(
+        self, name: str, since: tuple[int, int, str], deadline: float = 60, figure: str | None = None
+    ) -> tuple[int, int, str]:
         """The guest went on (more verified rounds, same boot) and never counted an I/O error."""
 
         def advanced() -> tuple[int, int, str] | None:
@@ -157,6 +159,8 @@ class Ganeti:
             return last if last and last[0] > since[0] else None
 
         last = poll(f"{name}'s guest to verify more rounds than {since[0]}", advanced, deadline=deadline, interval=1)
+        if figure:
+            cluster.record(figure, f"{last[1]} errors in {last[0]} rounds")
         assert last[2] == since[2], f"{name}'s guest rebooted: {since} -> {last}"
         assert last[1] == 0, f"{name}'s guest counted {last[1]} I/O errors by round {last[0]}\n{self.explain()}"
         return last

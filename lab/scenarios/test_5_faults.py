@@ -56,7 +56,7 @@ def test_daemon_restart_keeps_guest_io_and_mount(lab: Lab, g: Ganeti, faultk: st
     assert mount_ids(n1) == before_ids, "the same mount must be adopted"
     assert sorted(n1.holders()) == before_holders, g.explain()
     g.assert_only_primary_holds(faultk, n1)
-    g.assert_guest_io_ok(faultk, seen)
+    g.assert_guest_io_ok(faultk, seen, figure=f"guest_io_after_daemon_{how.replace(' ', '_')}")
 
 
 def test_named_server_down(lab: Lab, g: Ganeti, faultk: str) -> None:
@@ -67,7 +67,7 @@ def test_named_server_down(lab: Lab, g: Ganeti, faultk: str) -> None:
     seen = g.guest_progress(faultk)
     gluster.stop_one(s1)
     try:
-        seen = g.assert_guest_io_ok(faultk, seen)
+        seen = g.assert_guest_io_ok(faultk, seen, figure="guest_io_with_server1_down")
         try:
             g.add("faultnew", n2)
             g.assert_only_primary_holds("faultnew", n2)
@@ -77,7 +77,7 @@ def test_named_server_down(lab: Lab, g: Ganeti, faultk: str) -> None:
         g.assert_guest_io_ok(faultk, seen)
     finally:
         gluster.restart_one(s1, s2)
-    g.assert_guest_io_ok(faultk, g.guest_progress(faultk))
+    g.assert_guest_io_ok(faultk, g.guest_progress(faultk), figure="guest_io_after_server1_back")
 
 
 def test_daemon_stopped_means_no_gluster_operation(lab: Lab, g: Ganeti, faultk: str) -> None:
