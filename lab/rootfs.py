@@ -24,7 +24,7 @@ VARIANT = "apt"
 HOST_SOURCES = "/etc/apt/sources.list.d/debian.sources"
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "iproute2", "iputils-ping", "openssh-server", "openssh-client",
-    "python3", "python3-venv", "ganeti", "qemu-system-x86", "qemu-block-extra", "cron", "glusterfs-client", "socat", "procps",
+    "python3", "python3-venv", "ganeti", "qemu-system-x86", "qemu-block-extra", "cron", "glusterfs-client", "socat", "procps", "curl",
     "python3-twisted", "python3-psutil", "python3-prometheus-client", "python3-jsonschema",
 )
 # Runs inside the new tree: no host keys baked in (each node makes its own), no

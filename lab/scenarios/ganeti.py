@@ -154,14 +154,18 @@ class Ganeti:
     ) -> tuple[int, int, str]:
         """The guest went on (more verified rounds, same boot) and never counted an I/O error."""
 
+        seen: list[tuple[int, int, str]] = []
+
         def advanced() -> tuple[int, int, str] | None:
-            last = (self.console(name) or [None])[-1]
+            reports = self.console(name)
+            seen[:] = reports
+            last = (reports or [None])[-1]
             return last if last and last[0] > since[0] else None
 
         last = poll(f"{name}'s guest to verify more rounds than {since[0]}", advanced, deadline=deadline, interval=1)
         if figure:
             cluster.record(figure, f"{last[1]} errors in {last[0]} rounds")
-        assert last[2] == since[2], f"{name}'s guest rebooted: {since} -> {last}"
+        assert last[2] == since[2], f"{name}'s guest rebooted: {since} -> {last}; console read on {self.primary(name).name}: {seen}"
         assert last[1] == 0, f"{name}'s guest counted {last[1]} I/O errors by round {last[0]}\n{self.explain()}"
         return last
 
