@@ -68,9 +68,9 @@ def cluster_init_argv() -> list[str]:
     s1 = config.SERVERS[0]
     return [
         "gnt-cluster", "init",
-        f"--enabled-hypervisors=fake,kvm",
+        "--enabled-hypervisors=fake,kvm",
         "--enabled-disk-templates=gluster,file",
-        f"--file-storage-dir=/srv/ganeti/file-storage",
+        "--file-storage-dir=/srv/ganeti/file-storage",
         f"--gluster-storage-dir={config.STORAGE_DIR}",
         "-D", f"gluster:host={s1.address},port={config.GLUSTER_PORT},volume={config.VOLUME}",
         "-H", f"kvm:{kvm}",
@@ -105,7 +105,7 @@ class Lab:
         cleanup()
         t0 = time.monotonic()
         tree, built = rootfs.ensure()
-        record("rootfs", "cold build %.0f s" % built if built is not None else "cache hit")
+        record("rootfs", f"cold build {built:.0f} s" if built is not None else "cache hit")
         guest_files = guest.ensure()
         self.artifacts = install.prepare_artifacts()
         record("install_route", self.artifacts[0])
@@ -151,7 +151,7 @@ class Lab:
         for n in self.nodes:
             try:
                 n.stop(deadline=30)
-            except Exception:  # noqa: BLE001 - teardown goes on whatever one node does
+            except Exception:
                 n.kill()
         cleanup()
 
@@ -193,7 +193,7 @@ def cleanup() -> None:
     with open("/proc/self/mountinfo") as f:
         paths = [line.split()[4] for line in f]
     for p in sorted((p for p in paths if p.startswith(config.BASE + "/") or p == config.BASE), key=len, reverse=True):
-        subprocess.run(["umount", "-l", p], capture_output=True)
+        subprocess.run(["umount", "-l", p], capture_output=True, check=False)
     net.teardown()
     for hier in ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"):
         root = os.path.join(hier, config.CGROUP_ROOT)

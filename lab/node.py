@@ -128,7 +128,7 @@ class Node:
             "--bind=/dev/fuse", "--bind=/dev/kvm", "--bind=/dev/net/tun",
             "--console=pipe", "--link-journal=no", "--resolv-conf=off", "--timezone=off",
         ]  # fmt: skip
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=self._enter_cgroups)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=self._enter_cgroups)  # noqa: PLW1509 - no threads here
         log.close()
         self.boots += 1
 
@@ -178,7 +178,7 @@ class Node:
         if pid is None:
             raise NodeCommandError(f"{self.name} is not running")
         r = subprocess.run([*ENV, "nsenter", "-a", "-t", str(pid), "--", *argv],
-                           capture_output=True, text=True, timeout=timeout, input=input)  # fmt: skip
+                           capture_output=True, text=True, timeout=timeout, input=input, check=False)  # fmt: skip
         if check and r.returncode != 0:
             raise NodeCommandError(f"on {self.name}: {' '.join(argv)} -> exit {r.returncode}\n{r.stdout}\n{r.stderr}")
         return r
@@ -264,7 +264,10 @@ Before=ganeti.service sysinit.target
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/bin/sh -c 'mkdir -p /run/lab-sys && mount -t sysfs sysfs /run/lab-sys && mount --bind /run/lab-sys/class/net /sys/class/net && mount --bind /run/lab-sys/devices/virtual/net /sys/devices/virtual/net'
+ExecStart=/bin/mkdir -p /run/lab-sys
+ExecStart=/bin/mount -t sysfs sysfs /run/lab-sys
+ExecStart=/bin/mount --bind /run/lab-sys/class/net /sys/class/net
+ExecStart=/bin/mount --bind /run/lab-sys/devices/virtual/net /sys/devices/virtual/net
 
 [Install]
 WantedBy=multi-user.target

@@ -98,7 +98,7 @@ def test_remove(lab: Lab, g: Ganeti) -> None:
 
 
 def test_lifecycle_kvm(lab: Lab, g: Ganeti) -> None:
-    n1, n2 = lab.nodes
+    n2 = lab.nodes[1]
     seconds = g.add("kvm1", n2, hv="kvm")
     cluster.record("instance_add_to_running_kvm_s", round(seconds, 1))
     uuid = g.uuid("kvm1")

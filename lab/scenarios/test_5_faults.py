@@ -6,11 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.glusterlab import poll
-
 from lab import gluster
 from lab.cluster import Lab
 from lab.node import Node
+from tests.glusterlab import poll
 
 from .ganeti import Ganeti
 
@@ -61,7 +60,7 @@ def test_daemon_restart_keeps_guest_io_and_mount(lab: Lab, g: Ganeti, faultk: st
 
 def test_named_server_down(lab: Lab, g: Ganeti, faultk: str) -> None:
     """Known bug 4: with the server named in the disk parameters down, a node with no mount could not mount."""
-    n1, n2 = lab.nodes
+    n2 = lab.nodes[1]
     s1, s2 = lab.servers[0], lab.servers[1]
     assert not n2.gluster_mounts(), "node2 must start without a mount for this scenario"
     seen = g.guest_progress(faultk)
@@ -108,7 +107,7 @@ def test_node_reboot_voids_holders_and_start_brings_instance_back(lab: Lab, g: G
         old_boot = n2.boot_id()
         n2.reboot()
         assert n2.boot_id() != old_boot
-        poll("node2's daemon up", lambda: n2.run("systemctl", "is-active", "ganeti-gluster-mountd", check=False).stdout.strip() == "active", deadline=60)
+        poll("node2's daemon up", lambda: wait_active(n2, "0"), deadline=60)
         assert holder not in n2.holders(), f"holders of the old boot must be void\n{g.explain()}"
         assert not n2.gluster_mounts()
         poll("Ganeti to see node2 again", lambda: g.lab.gnt("gnt-node", "list", check=False).returncode == 0, deadline=60)
