@@ -8,6 +8,7 @@ their own systemd.  ``down()`` removes everything ``up()`` made.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -198,7 +199,7 @@ def cleanup() -> None:
     for hier in ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"):
         root = os.path.join(hier, config.CGROUP_ROOT)
         if os.path.isdir(root):
-            poll(f"{root} empty", lambda r=root: _rmdir_tree(r), deadline=30, interval=0.2)
+            poll(f"{root} empty", functools.partial(_rmdir_tree, root), deadline=30, interval=0.2)
     shutil.rmtree(config.BASE, ignore_errors=True)
 
 

@@ -16,6 +16,7 @@ import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 
@@ -150,7 +151,7 @@ class Node:
                 with open(f"/proc/{child.pid}/status") as f:
                     for line in f:
                         if line.startswith("NSpid:") and line.split()[-1] == "1" and len(line.split()) > 2:
-                            return child.pid
+                            return int(child.pid)
         except (psutil.Error, OSError):
             return None
         return None
@@ -209,12 +210,14 @@ class Node:
         r = self.run("gluster-mountctl", "status", "--json", check=False)
         if r.returncode not in (0, 1):
             raise NodeCommandError(f"gluster-mountctl status on {self.name}: exit {r.returncode}: {r.stdout}{r.stderr}")
-        return json.loads(r.stdout)
+        status: dict[str, object] = json.loads(r.stdout)
+        return status
 
     def holders(self) -> list[str]:
         """Every holder (``kind:id``) the node's daemon has, over all its mounts."""
         out: list[str] = []
-        for m in self.daemon_status()["mounts"]:  # type: ignore[union-attr]
+        mounts: list[dict[str, Any]] = self.daemon_status()["mounts"]  # type: ignore[assignment]
+        for m in mounts:
             for h in m.get("holders", []):
                 out.append(h if isinstance(h, str) else f"{h['kind']}:{h['id']}")
         return out

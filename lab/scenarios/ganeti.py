@@ -146,7 +146,11 @@ class Ganeti:
 
     def guest_progress(self, name: str, deadline: float = 120) -> tuple[int, int, str]:
         """The latest report of a guest, waiting until it reports at all."""
-        return poll(f"{name}'s guest to report on its console", lambda: (self.console(name) or [None])[-1], deadline=deadline, interval=1)
+        def latest() -> tuple[int, int, str] | None:
+            reports = self.console(name)
+            return reports[-1] if reports else None
+
+        return poll(f"{name}'s guest to report on its console", latest, deadline=deadline, interval=1)
 
     def assert_guest_io_ok(
         self, name: str, since: tuple[int, int, str], deadline: float = 60, figure: str | None = None
@@ -158,7 +162,7 @@ class Ganeti:
         def advanced() -> tuple[int, int, str] | None:
             reports = self.console(name)
             seen[:] = reports
-            last = (reports or [None])[-1]
+            last = reports[-1] if reports else None
             return last if last and last[0] > since[0] else None
 
         last = poll(f"{name}'s guest to verify more rounds than {since[0]}", advanced, deadline=deadline, interval=1)
