@@ -8,10 +8,9 @@ import re
 
 import pytest
 
-from tests.glusterlab import poll
-
 from lab.cluster import Lab
 from lab.node import Node
+from tests.glusterlab import poll
 
 from .ganeti import MOUNTPOINT, Ganeti
 

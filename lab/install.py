@@ -1,0 +1,150 @@
+"""Installing the project into a node as an operator does: ONE entry point, ``install(node)``.
+
+Two routes, chosen by ``GGL_INSTALL`` (``auto`` by default):
+
+- ``venv``: the README's "Installing it on a node" and "Using it from Ganeti"
+  steps, with pip fed from a wheelhouse downloaded on the host (a node has no
+  network).  The shim is the README's own ``ganeti-shim`` block, run verbatim.
+- ``deb``: the Debian packages built with ``scripts/build-deb.sh`` (``dpkg-buildpackage
+  -us -uc -b`` of the committed tree) on the host and installed with
+  ``apt-get install ./*.deb`` inside the node (its
+  Debian dependencies are in the root file system already).
+
+``auto`` takes ``deb`` when the tree has a ``debian/`` folder.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+
+from . import config
+from .node import Node
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEPS = ("twisted>=23.10", "psutil>=5.9", "prometheus_client>=0.17", "jsonschema>=4.18")
+PLATFORM = ("--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
+            "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
+            "--platform", "manylinux_2_28_x86_64", "--platform", "any")  # fmt: skip
+SHIM_FILES = ("__init__.py", "client.py", "errors.py", "ganeti_storage.py")
+
+
+def route() -> str:
+    chosen = os.environ.get("GGL_INSTALL", "auto")
+    if chosen == "auto":
+        return "deb" if os.path.isdir(os.path.join(REPO, "debian")) else "venv"
+    return chosen
+
+
+def wheelhouse() -> str:
+    """The project's wheel (built now: the tree changes every commit) plus its dependencies (cached)."""
+    tag = hashlib.sha256(" ".join(DEPS + PLATFORM).encode()).hexdigest()[:12]
+    deps = os.path.join(config.CACHE, f"wheels-{tag}")
+    if not os.path.isdir(deps):
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", deps + ".new", *PLATFORM, *DEPS], check=True)
+        os.rename(deps + ".new", deps)
+    out = os.path.join(config.BASE, "wheelhouse")
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(deps, out)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", out, REPO],
+                   check=True, capture_output=True)  # fmt: skip
+    return out
+
+
+def debs() -> list[str]:
+    """Build the Debian packages of the committed tree once per run (scripts/build-deb.sh); the .deb files."""
+    out = os.path.join(config.BASE, "debs")
+    found = glob.glob(os.path.join(out, "*.deb"))
+    if found:
+        return found
+    r = subprocess.run(["bash", os.path.join(REPO, "scripts", "build-deb.sh"), "--out", out], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, f"build-deb.sh failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return sorted(glob.glob(os.path.join(out, "*.deb")))
+
+
+def readme_block(name: str) -> str:
+    """The shell inside README's ``<!-- NAME:begin -->`` block (the README is what operators follow)."""
+    with open(os.path.join(REPO, "README.md")) as f:
+        text = f.read()
+    m = re.search(rf"<!-- {name}:begin -->\n(.*?)<!-- {name}:end -->", text, re.S)
+    assert m, f"README has no {name} block"
+    body = textwrap.dedent(m.group(1)).strip()
+    assert body.startswith("```sh\n") and body.endswith("```"), body
+    return body[len("```sh\n") : -3]
+
+
+def _stage(node: Node, files: dict[str, str]) -> str:
+    """Copy host files into the node's /root/lab-install; returns that folder's path inside."""
+    inside = "/root/lab-install"
+    shutil.rmtree(node.path(inside), ignore_errors=True)
+    for dst, src in files.items():
+        target = node.path(os.path.join(inside, dst))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        (shutil.copytree if os.path.isdir(src) else shutil.copy)(src, target)
+    return inside
+
+
+def install_venv(node: Node, wheels: str) -> None:
+    d = _stage(node, {
+        "wheels": wheels,
+        "systemd/ganeti-gluster-mountd.service": os.path.join(REPO, "systemd", "ganeti-gluster-mountd.service"),
+        "examples/gluster-mountd.toml": os.path.join(REPO, "examples", "gluster-mountd.toml"),
+        **{f"glusterd_mgr/{f}": os.path.join(REPO, "glusterd_mgr", f) for f in SHIM_FILES},
+    })  # fmt: skip
+    # README "Installing it on a node", pip pointed at the wheelhouse.
+    node.sh(f"""set -e
+cd {d}
+export PIP_NO_INDEX=1 PIP_FIND_LINKS={d}/wheels PIP_DISABLE_PIP_VERSION_CHECK=1
+apt-get install -y -q glusterfs-client python3-venv
+python3 -m venv /opt/ganeti-gluster-mountd
+/opt/ganeti-gluster-mountd/bin/pip install -q ganeti-gluster-mountd
+ln -sf /opt/ganeti-gluster-mountd/bin/ganeti-gluster-mountd /opt/ganeti-gluster-mountd/bin/gluster-mountctl /usr/local/bin/
+install -m 0644 systemd/ganeti-gluster-mountd.service /etc/systemd/system/
+install -m 0644 examples/gluster-mountd.toml /etc/ganeti/gluster-mountd.toml
+grep -qx /var/run/ganeti/gluster /etc/ganeti/file-storage-paths || echo /var/run/ganeti/gluster >> /etc/ganeti/file-storage-paths
+systemctl daemon-reload && systemctl enable --now ganeti-gluster-mountd
+gluster-mountctl status
+install -d /usr/local/lib/python3.11/dist-packages/glusterd_mgr
+install -m 0644 glusterd_mgr/__init__.py glusterd_mgr/client.py glusterd_mgr/errors.py \\
+    glusterd_mgr/ganeti_storage.py /usr/local/lib/python3.11/dist-packages/glusterd_mgr/
+""")
+    node.sh("set -e\n" + readme_block("ganeti-shim"))
+    _check_shim(node)
+
+
+def install_deb(node: Node, packages: list[str]) -> None:
+    d = _stage(node, {os.path.basename(p): p for p in packages})
+    names = " ".join(f"./{os.path.basename(p)}" for p in packages)
+    # No network in a node: every dependency is in the root file system already, so
+    # apt downloads nothing (apt 2.6's --no-download fails on ./x.deb, see README).
+    node.sh(f"set -e; cd {d}; apt-get install -y -q {names}")
+    node.run("systemctl", "is-active", "ganeti-gluster-mountd")
+    _check_shim(node)
+
+
+def _check_shim(node: Node) -> None:
+    r = node.sh("cd /usr/share/ganeti/3.0 && python3 -c 'from ganeti.storage import bdev; print(bdev.DEV_MAP[\"gluster\"].__module__)'")
+    assert r.stdout.strip() == "glusterd_mgr.ganeti_storage", r.stdout
+    # Debian 12 runs Ganeti's daemons under ganeti.service (there is no ganeti-noded.service).
+    node.sh("if systemctl is-active -q ganeti; then systemctl restart ganeti; fi")
+
+
+def prepare_artifacts() -> tuple[str, object]:
+    """Host-side build for the chosen route, done once per run before the nodes need it."""
+    r = route()
+    return (r, debs()) if r == "deb" else (r, wheelhouse())
+
+
+def install(node: Node, artifacts: tuple[str, object]) -> None:
+    """Install the project on one node by the chosen route."""
+    r, what = artifacts
+    if r == "deb":
+        install_deb(node, what)  # type: ignore[arg-type]
+    else:
+        install_venv(node, what)  # type: ignore[arg-type]

@@ -1,0 +1,180 @@
+"""What the scenarios ask: Ganeti (on the master), each node's mount table and each node's daemon.
+
+Every check gathers all three views, so a failing assertion shows what Ganeti,
+the kernel and the daemon each said, plus the tail of the daemon's log.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+
+from lab import cluster, config, guest
+from lab.cluster import Lab
+from lab.node import Node, NodeCommandError
+from tests.glusterlab import poll
+
+MOUNTPOINT = "/run/ganeti/gluster"  # the kernel's name of config.STORAGE_DIR (/var/run is a symlink)
+VOLUME_ARGS = ("--host", config.SERVERS[0].address, "--port", str(config.GLUSTER_PORT), "--volume", config.VOLUME)
+
+
+@dataclass
+class Ganeti:
+    lab: Lab
+
+    # -- Ganeti ---------------------------------------------------------------
+    def run(self, *argv: str, check: bool = True, timeout: float = 600) -> str:
+        r = self.lab.gnt(*argv, check=False, timeout=timeout)
+        if check and r.returncode != 0:
+            raise NodeCommandError(f"{' '.join(argv)} -> exit {r.returncode}\n{r.stdout}\n{r.stderr}\n{self.explain()}")
+        return r.stdout + r.stderr
+
+    def fails(self, *argv: str, timeout: float = 600) -> str:
+        """Run a Ganeti command that must fail; returns its output."""
+        r = self.lab.gnt(*argv, check=False, timeout=timeout)
+        assert r.returncode != 0, f"{' '.join(argv)} succeeded but must fail:\n{r.stdout}{r.stderr}"
+        return r.stdout + r.stderr
+
+    def fqdn(self, node: Node) -> str:
+        return node.host.fqdn
+
+    def add(self, name: str, node: Node, hv: str = "fake", size: str = "1G", extra: tuple[str, ...] = ()) -> float:
+        """gnt-instance add -t gluster (OS create included) started on ``node``; returns seconds to running."""
+        t = time.monotonic()
+        self.run("gnt-instance", "add", "-t", "gluster", "-o", "noop", "--disk", f"0:size={size}",
+                 "-B", "memory=128M,vcpus=1", "-H", hv, "-n", node.host.fqdn,
+                 "--no-name-check", "--no-ip-check", "--no-nics", *extra, name)  # fmt: skip
+        seconds = time.monotonic() - t
+        assert self.status(name) == "running", self.explain()
+        return seconds
+
+    def field(self, name: str, field: str) -> str:
+        return self.run("gnt-instance", "list", "--no-headers", "-o", field, name).strip()
+
+    def status(self, name: str) -> str:
+        return self.field(name, "status")
+
+    def uuid(self, name: str) -> str:
+        return self.field(name, "uuid")
+
+    def primary(self, name: str) -> Node:
+        return self.lab.node(self.field(name, "pnode"))
+
+    def instances(self) -> list[str]:
+        return self.run("gnt-instance", "list", "--no-headers", "-o", "name").split()
+
+    def remove(self, name: str) -> None:
+        self.run("gnt-instance", "remove", "-f", "--shutdown-timeout=10", name)
+
+    def last_job_log(self) -> str:
+        jobs = self.run("gnt-job", "list", "--no-headers", "-o", "id").split()
+        return self.run("gnt-job", "info", jobs[-1]) if jobs else ""
+
+    # -- the node's daemon and mount table ------------------------------------
+    def held(self, node: Node) -> list[str]:
+        return node.holders()
+
+    def disk_holder(self, uuid: str, index: int = 0) -> str:
+        return f"instance:{uuid}.{index}"
+
+    def mounted(self, node: Node) -> bool:
+        return MOUNTPOINT in node.gluster_mounts()
+
+    def explain(self) -> str:
+        """All three views on every node, and the daemon's last log lines."""
+        out = []
+        for n in self.lab.nodes:
+            try:
+                out.append(f"--- {n.name}: gluster mounts {n.gluster_mounts()}")
+                r = n.run("gluster-mountctl", "status", check=False)
+                out.append(r.stdout + r.stderr)
+                out.append(n.run("journalctl", "-u", "ganeti-gluster-mountd", "-n", "15", "--no-pager", check=False).stdout)
+            except Exception as e:
+                out.append(f"--- {n.name}: {e}")
+        return "\n".join(out)
+
+    def assert_only_primary_holds(self, name: str, primary: Node) -> None:
+        """The instance's disk is held and mounted on ``primary``; no other node holds it."""
+        holder = self.disk_holder(self.uuid(name))
+        for n in self.lab.nodes:
+            held = self.held(n)
+            if n is primary:
+                assert held.count(holder) == 1, f"{n.name} must hold {holder} once, holds {held}\n{self.explain()}"
+                assert self.mounted(n), f"{n.name} must have {MOUNTPOINT} mounted\n{self.explain()}"
+            else:
+                assert holder not in held, f"{n.name} must not hold {holder} (primary is {primary.name})\n{self.explain()}"
+
+    def assert_unmounted_if_unheld(self, node: Node) -> None:
+        """A node whose daemon holds nothing has no Gluster mount."""
+        if not self.held(node):
+            assert not node.gluster_mounts(), f"{node.name} holds nothing but has {node.gluster_mounts()}\n{self.explain()}"
+
+    def assert_nothing_for(self, uuid: str) -> None:
+        holder = self.disk_holder(uuid)
+        for n in self.lab.nodes:
+            assert holder not in self.held(n), f"{n.name} still holds {holder}\n{self.explain()}"
+            self.assert_unmounted_if_unheld(n)
+
+    # -- the disk as the servers store it --------------------------------------
+    def brick_file(self, uuid: str, index: int = 0) -> list[str]:
+        """The disk's file on every brick (replica 3: three copies), read on the host."""
+        found = []
+        for s in self.lab.servers or []:
+            p = os.path.join(s.brick(), "ganeti", f"{uuid}.{index}")
+            if os.path.exists(p):
+                found.append(p)
+        return found
+
+    # -- the KVM guest's serial console ---------------------------------------
+    def console(self, name: str, seconds: float = 3.0) -> list[tuple[int, int, str]]:
+        """Read the guest's serial console for a moment on its primary node; its LABIO reports."""
+        node = self.primary(name)
+        sock = f"/var/run/ganeti/kvm-hypervisor/ctrl/{name}.serial"
+        script = (
+            "import socket,sys,time\n"
+            f"s=socket.socket(socket.AF_UNIX); s.connect({sock!r}); s.settimeout(0.5)\n"
+            f"end=time.time()+{seconds}; buf=b''\n"
+            "while time.time()<end:\n"
+            "    try:\n        d=s.recv(65536)\n    except socket.timeout:\n        continue\n"
+            "    if not d: break\n    buf+=d\n"
+            "sys.stdout.write(buf.decode('latin-1'))\n"
+        )
+        r = node.run("python3", "-c", script, check=False, timeout=seconds + 30)
+        return guest.parse(r.stdout)
+
+    def guest_progress(self, name: str, deadline: float = 120) -> tuple[int, int, str]:
+        """The latest report of a guest, waiting until it reports at all."""
+        def latest() -> tuple[int, int, str] | None:
+            reports = self.console(name)
+            return reports[-1] if reports else None
+
+        return poll(f"{name}'s guest to report on its console", latest, deadline=deadline, interval=1)
+
+    def assert_guest_io_ok(
+        self, name: str, since: tuple[int, int, str], deadline: float = 60, figure: str | None = None
+    ) -> tuple[int, int, str]:
+        """The guest went on (more verified rounds, same boot) and never counted an I/O error."""
+
+        seen: list[tuple[int, int, str]] = []
+
+        def advanced() -> tuple[int, int, str] | None:
+            reports = self.console(name)
+            seen[:] = reports
+            last = reports[-1] if reports else None
+            return last if last and last[0] > since[0] else None
+
+        last = poll(f"{name}'s guest to verify more rounds than {since[0]}", advanced, deadline=deadline, interval=1)
+        if figure:
+            cluster.record(figure, f"{last[1]} errors in {last[0]} rounds")
+        assert last[2] == since[2], f"{name}'s guest rebooted: {since} -> {last}; console read on {self.primary(name).name}: {seen}"
+        assert last[1] == 0, f"{name}'s guest counted {last[1]} I/O errors by round {last[0]}\n{self.explain()}"
+        return last
+
+
+def mountctl_disk_size(node: Node, uuid: str) -> int:
+    out = node.run("gluster-mountctl", "disk", "info", *VOLUME_ARGS, f"ganeti/{uuid}.0").stdout
+    m = re.search(r"size_bytes:\s*(\d+)", out)
+    assert m, out
+    return int(m.group(1))
