@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any, cast
 
 import pytest
 
@@ -19,12 +20,13 @@ pytestmark = pytest.mark.timeout(900)
 UNIT = "ganeti-gluster-mountd.service"
 
 
-def _mount(node: Node) -> dict[str, object]:
-    [mount] = [m for m in node.daemon_status()["mounts"] if m["mountpoint"] == MOUNTPOINT]  # type: ignore[index,union-attr]
-    return mount  # type: ignore[no-any-return]
+def _mount(node: Node) -> dict[str, Any]:
+    mounts = cast(list[dict[str, Any]], node.daemon_status()["mounts"])
+    [mount] = [m for m in mounts if m["mountpoint"] == MOUNTPOINT]
+    return mount
 
 
-def _client(node: Node) -> dict[str, object]:
+def _client(node: Node) -> dict[str, Any]:
     client = _mount(node)["client"]
     assert isinstance(client, dict), f"no FUSE client in status: {_mount(node)}"
     return client
@@ -36,8 +38,14 @@ def _main_pid(node: Node) -> int:
 
 def _unit_pids(node: Node, unit: str) -> list[int]:
     group = node.run("systemctl", "show", "-p", "ControlGroup", "--value", unit).stdout.strip()
-    out = node.run("sh", "-c", f"cat /sys/fs/cgroup{group}/cgroup.procs /sys/fs/cgroup/unified{group}/cgroup.procs 2>/dev/null", check=False)
+    procs = f"/sys/fs/cgroup{group}/cgroup.procs /sys/fs/cgroup/unified{group}/cgroup.procs"
+    out = node.run("sh", "-c", f"cat {procs} 2>/dev/null", check=False)
     return sorted({int(p) for p in out.stdout.split()})
+
+
+def _restarted(node: Node, old_pid: int) -> bool:
+    active = node.run("systemctl", "is-active", UNIT, check=False).stdout.strip() == "active"
+    return active and _main_pid(node) not in (0, old_pid)
 
 
 def _mount_ids(node: Node) -> list[str]:
@@ -49,7 +57,7 @@ def test_client_in_its_own_scope_survives_the_daemons_unit(lab: Lab, g: Ganeti) 
     g.add("scope1", n1)
     holder = g.disk_holder(g.uuid("scope1"))
     client = _client(n1)
-    pid = int(client["pid"])  # type: ignore[call-overload]
+    pid = int(client["pid"])
     unit = str(client["unit"])
     assert re.fullmatch(r"ganeti-gluster-gv0-run-ganeti-gluster-\d+\.scope", unit), client
     cgroup = n1.run("cat", f"/proc/{pid}/cgroup").stdout
@@ -72,10 +80,9 @@ def test_client_in_its_own_scope_survives_the_daemons_unit(lab: Lab, g: Ganeti) 
             n1.run("systemctl", "start", UNIT)
         else:
             n1.run("kill", "-9", str(before))
-            poll("systemd to restart the daemon", lambda: _main_pid(n1) not in (0, before) and
-                 n1.run("systemctl", "is-active", UNIT, check=False).stdout.strip() == "active", deadline=60, interval=0.5)  # fmt: skip
+            poll("systemd to restart the daemon", lambda: _restarted(n1, before), deadline=60, interval=0.5)
         assert _main_pid(n1) != before, how
-        assert int(_client(n1)["pid"]) == pid, f"{how}: the same FUSE client"  # type: ignore[call-overload]
+        assert int(_client(n1)["pid"]) == pid, f"{how}: the same FUSE client"
         assert _mount_ids(n1) == mount, f"{how}: the same mount, adopted"
         assert holder in n1.holders(), f"{how}: holders kept"
         assert n1.run("systemctl", "is-active", unit).stdout.strip() == "active", f"{how}: the scope is untouched"
@@ -85,7 +92,7 @@ def test_a_killed_client_names_the_broken_instance_until_a_full_restart(lab: Lab
     n1, _ = lab.nodes
     uuid = g.uuid("scope1")
     holder = g.disk_holder(uuid)
-    pid = int(_client(n1)["pid"])  # type: ignore[call-overload]
+    pid = int(_client(n1)["pid"])
     n1.run("kill", "-9", str(pid))
     def remounted() -> bool:
         mount = _mount(n1)
@@ -94,7 +101,7 @@ def test_a_killed_client_names_the_broken_instance_until_a_full_restart(lab: Lab
 
     poll("the daemon to remount with a new client", remounted, deadline=60, interval=1)
     mount = _mount(n1)
-    assert [f"{h['kind']}:{h['id']}" for h in mount["broken_holders"]] == [holder], mount  # type: ignore[index,union-attr]
+    assert [f"{h['kind']}:{h['id']}" for h in mount["broken_holders"]] == [holder], mount
     assert "gnt-instance reboot --type=full" in str(mount["action"])
     assert n1.run("gluster-mountctl", "status", check=False).returncode == 1, "a broken disk is a degraded node"
     journal = n1.run("journalctl", "-u", UNIT, "--no-pager", "-n", "50").stdout
