@@ -3,6 +3,7 @@ and its death explained."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any, cast
@@ -80,7 +81,7 @@ def test_client_in_its_own_scope_survives_the_daemons_unit(lab: Lab, g: Ganeti) 
             n1.run("systemctl", "start", UNIT)
         else:
             n1.run("kill", "-9", str(before))
-            poll("systemd to restart the daemon", lambda: _restarted(n1, before), deadline=60, interval=0.5)
+            poll("systemd to restart the daemon", functools.partial(_restarted, n1, before), deadline=60, interval=0.5)
         assert _main_pid(n1) != before, how
         assert int(_client(n1)["pid"]) == pid, f"{how}: the same FUSE client"
         assert _mount_ids(n1) == mount, f"{how}: the same mount, adopted"
