@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO, TypeVar
 
@@ -166,7 +167,13 @@ def process_name(pid: int, proc: str | None = None) -> str:
 
 
 def is_degraded(mount: dict[str, Any]) -> bool:
-    return mount.get("state") not in HEALTHY_STATES or bool(mount.get("last_error"))
+    return mount.get("state") not in HEALTHY_STATES or bool(mount.get("last_error")) or bool(mount.get("broken_holders"))
+
+
+def _age(started: Any) -> str:
+    if not isinstance(started, (int, float)):
+        return "?"
+    return f"{max(0, int(time.time() - started))} s"
 
 
 def render_status(result: dict[str, Any], out: TextIO, proc: str | None = None) -> None:
@@ -187,6 +194,20 @@ def render_status(result: dict[str, Any], out: TextIO, proc: str | None = None) 
                 out.write(f"    {holder}\n")
         if mount.get("last_error"):
             out.write(f"  last error: {mount['last_error']}\n")
+        broken = mount.get("broken_holders") or []
+        if broken:
+            out.write(f"  BROKEN:     {len(broken)} holder(s) lost their disks with a dead FUSE client\n")
+            for holder in broken:
+                if isinstance(holder, dict):
+                    out.write(f"    {holder.get('kind', '?')}:{holder.get('id', '?')}\n")
+            out.write(f"  action:     {mount.get('action') or 'restart those instances fully'}\n")
+        client = mount.get("client")
+        if isinstance(client, dict):
+            out.write(
+                f"  client:     pid {client.get('pid', '?')}, {int(client.get('resident_memory_bytes', 0)) >> 20} MiB, "
+                f"{client.get('threads', '?')} threads, {client.get('open_fds', '?')} fds, up {_age(client.get('start_time_seconds'))}, "
+                f"oom_score_adj {client.get('oom_score_adj', '?')}, unit {client.get('unit') or '-'}\n"
+            )
         if state == "busy":
             pids = mount.get("busy_pids") or []
             if pids:

@@ -28,7 +28,7 @@ from twisted.python.filepath import FilePath
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Site
 
-from . import __version__, policy
+from . import __version__, fuse_client, policy
 from .errors import MountdError
 from .holders import Holder
 from .metrics import Metrics, MetricsResource
@@ -67,6 +67,8 @@ class Settings:
     fs_threads: int = 16
     backup_volfile_servers: list[str] = field(default_factory=list)
     client_log_dir: str = "/var/log/glusterfs"
+    client_oom_score_adj: int = fuse_client.DEFAULT_OOM_SCORE_ADJ
+    client_memory_warning_mib: int = 2048
     log_level: str = "info"
 
 
@@ -110,6 +112,10 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         value = getattr(args, f.name)
         if value is not None:
             setattr(settings, f.name, value)
+    if not -1000 <= settings.client_oom_score_adj <= 1000:
+        parser.error(f"client-oom-score-adj must be from -1000 to 1000, not {settings.client_oom_score_adj}")
+    if settings.client_memory_warning_mib < 0:
+        parser.error(f"client-memory-warning-mib must be 0 (off) or more, not {settings.client_memory_warning_mib}")
     return settings
 
 
@@ -150,6 +156,8 @@ def engine_config(settings: Settings) -> EngineConfig:
         probe_timeout=settings.probe_timeout,
         log_dir=settings.client_log_dir,
         backup_servers=tuple(settings.backup_volfile_servers),
+        client_oom_score_adj=settings.client_oom_score_adj,
+        client_memory_warn_bytes=settings.client_memory_warning_mib << 20,
     )
 
 

@@ -6,8 +6,16 @@ unchanged.  It never runs ``mount``/``umount`` itself: Ganeti's own class
 mounts and unmounts without counting users (``Remove`` of one disk unmounts the
 volume under every other disk), so this one asks the node's daemon instead,
 holding the volume for ``instance:{instance_uuid}.{disk_index}`` (the name in
-the logical id ``ganeti/{instance_uuid}.{disk_index}``) from ``Attach`` until
-``Shutdown`` or ``Remove``.
+the logical id ``ganeti/{instance_uuid}.{disk_index}``) while the disk is in use
+on this node.
+
+Which calls hold follows what Ganeti 3.0's backend really calls: ``Create``,
+``Assemble`` (start, activate-disks) and ``Open`` (the target of a migration)
+take the holder; ``Shutdown`` (stop, deactivate-disks, failover), ``Close`` (the
+source of a live migration, which Ganeti never shuts down) and ``Remove`` give
+it back.  ``Attach`` runs for read-only queries too (``gnt-instance info``,
+verify-disks), so it only looks: the daemon mounts an unheld volume for that
+one call and unmounts it after.
 
 This module imports ``ganeti`` and is meant for a Ganeti node only; nothing
 else in ``glusterd_mgr`` imports it.  The socket is
@@ -81,6 +89,15 @@ def _volume(params: Any) -> dict[str, Any]:
     return {"host": str(host), "port": port, "volume": str(volume)}
 
 
+def _as_kernel_names(path: str) -> str:
+    """``path`` with its parent's symlinks resolved, as the mount table names it (``/var/run`` is ``/run``).
+
+    The last component is left alone: resolving it would stat the FUSE root, which hangs on a frozen server.
+    """
+    path = os.path.normpath(path)
+    return os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+
+
 def _mib(size: Any) -> int:
     """Ganeti sizes are MiB, sometimes floats; the daemon takes whole MiB (rounded up: never smaller)."""
     return math.ceil(float(size))
@@ -127,9 +144,7 @@ class GlusterStorage(base.BlockDev):  # type: ignore[misc]  # ganeti is untyped
             _throw(f"{what}: {err.message}")
 
     def _acquire(self) -> None:
-        result = self._rpc(f"{self.path}: cannot mount the Gluster volume", lambda c: c.acquire(self.volume, self.holder))
-        self.mountpoint = str(result["mountpoint"])
-        self.full_path = os.path.join(self.mountpoint, self.path)
+        self._rpc(f"{self.path}: cannot mount the Gluster volume", lambda c: c.acquire(self.volume, self.holder))
 
     def _release(self, holder: dict[str, str] | None = None) -> None:
         who = holder or self.holder
@@ -137,7 +152,14 @@ class GlusterStorage(base.BlockDev):  # type: ignore[misc]  # ganeti is untyped
 
     def _info(self) -> dict[str, Any]:
         info: dict[str, Any] = self._rpc(f"{self.path}: cannot stat", lambda c: c.disk_info(self.volume, self.path))
+        self.mountpoint = str(info["mountpoint"])
+        self.full_path = os.path.join(self.mountpoint, self.path)
         return info
+
+    def _hold(self) -> bool:
+        """Hold the volume for this disk and check the file; a missing file is not attached (and not held)."""
+        self._acquire()
+        return self.Attach()
 
     def _detach(self) -> None:
         self.dev_path = None
@@ -177,8 +199,11 @@ class GlusterStorage(base.BlockDev):  # type: ignore[misc]  # ganeti is untyped
         return cls(unique_id, children, size, params, dyn_params, **kwargs)
 
     def Attach(self, **kwargs: Any) -> bool:
-        """Hold the volume for this disk and check the file; a missing file is not attached (and not held)."""
-        self._acquire()
+        """Find the file without holding the volume (Ganeti attaches for read-only queries too).
+
+        A missing file also gives back a holder this disk may still have: Ganeti
+        never shuts down a disk it cannot find.
+        """
         if not self._info()["exists"]:
             self._release()
             self._detach()
@@ -188,8 +213,8 @@ class GlusterStorage(base.BlockDev):  # type: ignore[misc]  # ganeti is untyped
         return True
 
     def Assemble(self) -> None:
-        """Make sure the volume is held and the file exists (idempotent, like Attach)."""
-        if not self.Attach():
+        """Hold the volume for this disk and check the file (idempotent)."""
+        if not self._hold():
             base.ThrowError("%s: No such file", self.full_path or self.path)
 
     def Shutdown(self) -> None:
@@ -198,12 +223,14 @@ class GlusterStorage(base.BlockDev):  # type: ignore[misc]  # ganeti is untyped
         self._detach()
 
     def Open(self, force: bool = False, exclusive: bool = True) -> None:
-        """Ready for I/O once attached: a file needs nothing more."""
-        if not self.attached and not self.Attach():
+        """Hold the volume for I/O: the target of a live migration opens its disks without assembling them."""
+        if not self._hold():
             base.ThrowError("%s: No such file", self.full_path or self.path)
 
     def Close(self) -> None:
-        """No-op: the holder stays until Shutdown, as the disk may be opened again."""
+        """Give the volume back: Ganeti closes the disks on the source of a live migration and never shuts them down."""
+        self._release()
+        self._detach()
 
     def Remove(self) -> bool:
         """Remove the file (True if there was one) and give the volume back."""
@@ -213,14 +240,16 @@ class GlusterStorage(base.BlockDev):  # type: ignore[misc]  # ganeti is untyped
         return bool(result["removed"])
 
     def Rename(self, new_id: Any) -> None:
-        """Move the file inside the in-volume folder (never over another disk) and move its holder along."""
+        """Move the file inside the in-volume folder (never over another disk) and move its holder along, if it has one."""
         _, new_path = _split_unique_id(new_id)
         new_holder = _holder(new_path)
         self._rpc(f"{self.path}: can't rename to {new_path}", lambda c: c.disk_rename(self.volume, self.path, new_path))
         old_holder = self.holder
-        if self.attached:
-            self._rpc(f"{new_path}: cannot mount the Gluster volume", lambda c: c.acquire(self.volume, new_holder))
-            self._release(old_holder)
+        # The new name is held before the old one leaves, so a held volume is never unmounted in between.
+        self._rpc(f"{new_path}: cannot mount the Gluster volume", lambda c: c.acquire(self.volume, new_holder))
+        released = self._rpc(f"{self.path}: cannot release the Gluster volume", lambda c: c.release(self.volume, old_holder))
+        if not released["known"]:
+            self._release(new_holder)  # the disk was not in use here: neither is its new name
         self.unique_id = new_id
         self.path, self.holder = new_path, new_holder
         if self.mountpoint is not None:
@@ -283,8 +312,8 @@ class GlusterStorageUnit(container._Base):  # type: ignore[misc]
 
     @staticmethod
     def _row(client: mountd_client.Client, mounts: list[dict[str, Any]], path: str, fields: Sequence[str]) -> list[Any]:
-        wanted = os.path.normpath(path)
-        volume = next((m["volume"] for m in mounts if os.path.normpath(m["mountpoint"]) == wanted), None)
+        wanted = _as_kernel_names(path)
+        volume = next((m["volume"] for m in mounts if _as_kernel_names(m["mountpoint"]) == wanted), None)
         if volume is None:
             raise errors.StorageError(f"{path}: no Gluster volume is mounted there on this node (not in use here)")
         try:

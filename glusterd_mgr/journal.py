@@ -110,6 +110,24 @@ def _write_all(fd: int, data: bytes) -> None:
         written += os.write(fd, data[written:])
 
 
+def _write_synced(path: str, data: bytes) -> None:
+    """``path`` made (or emptied) with ``data``, fsync'ed, owner-only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        _write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_file_atomically(path: str, data: bytes) -> None:
+    """Replace ``path`` by ``data`` durably: a crash leaves the old file or the new one, never a part."""
+    tmp = path + ".tmp"
+    _write_synced(tmp, data)
+    os.rename(tmp, path)
+    _fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+
 def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -189,12 +207,7 @@ class JournalFile:
         data = encode_header(self.boot_id) + b"".join(
             Change("acquire", spec, holder, mountpoint).encode() for spec, mountpoint, holder in entries
         )
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _write_synced(tmp, data)
         new_fd = os.open(tmp, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         try:
             os.rename(tmp, self.path)

@@ -43,11 +43,40 @@ class EngineCollector(Collector):
                 size.add_metric([key], float(vs.space["size_bytes"]))
                 avail.add_metric([key], float(vs.space["avail_bytes"]))
         yield from (up, state, holders, size, avail)
+        yield from self._clients()
         yield from engine.registry.collect()
         pool = GaugeMetricFamily(f"{NS}_fs_pool_busy_threads", "file-system calls running, stuck ones included")
         pool.add_metric([], float(self.fs_pool.occupancy))
         yield pool
         yield GaugeMetricFamily(f"{NS}_fs_pool_max_threads", "size of the file-system thread pool", value=float(self.fs_pool.max_threads))
+
+    def _clients(self) -> Iterator[Metric]:
+        """The FUSE client of each mount (its last probe), and the holders its death broke."""
+        labels = ["volume"]
+        rss = GaugeMetricFamily(f"{NS}_client_resident_memory_bytes", "resident memory of the volume's FUSE client", labels=labels)
+        threads = GaugeMetricFamily(f"{NS}_client_threads", "threads of the volume's FUSE client", labels=labels)
+        fds = GaugeMetricFamily(f"{NS}_client_open_fds", "open file descriptors of the volume's FUSE client", labels=labels)
+        started = GaugeMetricFamily(f"{NS}_client_start_time_seconds", "start of the FUSE client, since the epoch", labels=labels)
+        oom = GaugeMetricFamily(f"{NS}_client_oom_score_adj", "oom_score_adj of the volume's FUSE client", labels=labels)
+        over = GaugeMetricFamily(
+            f"{NS}_client_memory_over_threshold", "1 when the FUSE client's memory crossed the warning threshold", labels=labels
+        )
+        broken = GaugeMetricFamily(
+            f"{NS}_broken_holders", "instance holders whose disks died with a FUSE client; each needs a full restart", labels=labels
+        )
+        for vs in self.engine.volumes.values():
+            key = vs.spec.key
+            broken.add_metric([key], float(len(vs.broken)))
+            client = vs.client
+            if client is None:
+                continue
+            rss.add_metric([key], float(client.resident_memory_bytes))
+            threads.add_metric([key], float(client.threads))
+            fds.add_metric([key], float(client.open_fds))
+            started.add_metric([key], client.start_time_seconds)
+            oom.add_metric([key], float(client.oom_score_adj))
+            over.add_metric([key], 1.0 if vs.memory_warned else 0.0)
+        yield from (rss, threads, fds, started, oom, over, broken)
 
 
 class Metrics:

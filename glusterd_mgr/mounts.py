@@ -68,7 +68,11 @@ def decide(
 
 
 def mount_argv(spec: VolumeSpec, mountpoint: str, log_file: str, backup_servers: Sequence[str] = ()) -> list[str]:
-    """``mount -t glusterfs -o server-port=PORT[,backup-volfile-servers=...] HOST:/VOLUME MOUNTPOINT``."""
+    """``mount -t glusterfs -o server-port=PORT[,backup-volfile-servers=...] HOST:/VOLUME MOUNTPOINT``.
+
+    No ``oom-score-adj=``: a client that cannot apply it (no CAP_SYS_RESOURCE, as in
+    a container) fails the whole mount; the daemon sets the score afterwards instead.
+    """
     options = [f"server-port={spec.port}"]
     if backup_servers:
         options.append("backup-volfile-servers=" + ":".join(backup_servers))

@@ -18,6 +18,8 @@ from twisted.logger import Logger
 from .errors import StateError
 from .journal import JournalFile, JournalWriter
 from .system import FsPool, RealSystem
+from .volfile_servers import FILE_NAME as SERVERS_FILE
+from .volfile_servers import ServerMemory
 from .volumes import Engine, EngineConfig
 
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
@@ -50,6 +52,16 @@ def _lock_state_dir(state_dir: str) -> int:
     return fd
 
 
+def _load_servers(state_dir: str) -> ServerMemory:
+    path = os.path.join(state_dir, SERVERS_FILE)
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = None
+    return ServerMemory.from_text(text, path)
+
+
 class Node:
     def __init__(self, reactor: Any, config: EngineConfig, options: NodeOptions) -> None:
         self.reactor = reactor
@@ -66,7 +78,7 @@ class Node:
         self.misc_pool.start()
         self.system = RealSystem(reactor, self.fs_pool, self.misc_pool, options.mountinfo_path)
         self.writer = JournalWriter(reactor, journal)
-        self.engine = Engine(reactor, self.system, self.writer, config, journal.table)
+        self.engine = Engine(reactor, self.system, self.writer, config, journal.table, _load_servers(options.state_dir))
         self._probe_loop: LoopingCall | None = None
 
     def start(self) -> Deferred[None]:

@@ -22,6 +22,7 @@ from .core.results import AcquireResult, ReleaseResult, VolumeStatus
 from .holders import Change, Holder, HolderTable
 from .sync import KeyedLock, OneShot
 from .system import System
+from .volfile_servers import ServerMemory
 from .volume import VolumeSpec
 
 T = TypeVar("T")
@@ -47,11 +48,20 @@ class JournalSink(Protocol):
 class Engine:
     """The core with its I/O: what the daemon's methods call."""
 
-    def __init__(self, reactor: Any, system: System, journal: JournalSink, config: EngineConfig, table: HolderTable) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        system: System,
+        journal: JournalSink,
+        config: EngineConfig,
+        table: HolderTable,
+        servers: ServerMemory | None = None,
+    ) -> None:
         self.reactor = reactor
         self.system = system
         self.journal = journal
-        self.core = Core(config, table)
+        self.core = Core(config, table, servers, int(reactor.seconds()), system.systemd_booted, system.own_unit)
+        self.servers = self.core.servers
         self.volumes = self.core.volumes
         self.registry = CollectorRegistry()
         self._counters = {m: Counter(f"{NS}_{m.value}", doc, ["volume"], registry=self.registry) for m, doc in _COUNTED.items()}
@@ -78,6 +88,9 @@ class Engine:
             fx.ClientPids: lambda e: s.client_pids(e.mountpoint),
             fx.PidsUsing: lambda e: s.pids_using(e.mountpoint),
             fx.Kill: lambda e: s.kill(list(e.pids)),
+            fx.ClientStatsOf: lambda e: s.client_stats(e.mountpoint),
+            fx.SetOomScore: lambda e: s.set_oom_score_adj(e.pid, e.value),
+            fx.WriteState: lambda e: s.write_state(e.path, e.data),
             fx.SweepTemps: lambda e: s.sweep_temps(e.mountpoint, e.folder, e.timeout),
             fx.Disk: lambda e: s.disk(e.mountpoint, e.operation, e.timeout),
             fx.WriteJournal: lambda e: journal.write(e.change),
@@ -187,8 +200,10 @@ class Engine:
     async def recover(self) -> None:
         """After a start: restore held volumes side by side (each mountpoint's lock still orders its own),
         so a few unreachable servers cost one mount timeout, not one each."""
-        held = [ensureDeferred(self.run(self.core.restore(vs))) for vs in self.core.held()]
-        await gatherResults(held, consumeErrors=True)
+        held = self.core.held()
+        await gatherResults([ensureDeferred(self.run(self.core.restore(vs))) for vs in held], consumeErrors=True)
+        for vs in held:
+            await self.run(self.core.settle_client(vs))
 
     async def probe_all(self) -> None:
         await self.run(self.core.probe_all())

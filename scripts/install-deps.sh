@@ -1,17 +1,28 @@
 #!/usr/bin/env bash
-# Installs what ganeti-gluster-mountd and its tests need on Debian 12: the real
-# GlusterFS server and client, iproute2 for the test namespaces, and the Python
-# package with its test extras.  Idempotent; run as root.
+# Installs what ganeti-gluster-mountd and its tests need on Debian 12: the real GlusterFS server
+# and client, iproute2 for the test namespaces, Debian's Python libraries (for the packages and
+# `scripts/test.sh --debian`), the Debian packaging tools (scripts/build-deb.sh), and the Python
+# package with its test extras from PyPI (for `scripts/test.sh`).  Idempotent; run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-need=()
-for cmd in glusterd mount.glusterfs ip curl setsid nsenter; do
-  command -v "$cmd" >/dev/null 2>&1 || need+=("$cmd")
+apt_packages=(
+  glusterfs-server glusterfs-client iproute2 util-linux curl procps git
+  # Debian 12's libraries: what the package depends on, the test tools, and what Ganeti 3.0's
+  # modules import in tests/test_ganeti_storage.py.
+  python3-twisted python3-psutil python3-prometheus-client python3-jsonschema
+  python3-pytest python3-pytest-twisted python3-pytest-timeout python3-hypothesis
+  python3-openssl python3-pyparsing python3-simplejson python3-bitarray python3-pycurl
+  # Building and checking the .debs.
+  dpkg-dev debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools lintian
+)
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null)" = installed ] || missing+=("$pkg")
 done
-if [ "${#need[@]}" -gt 0 ]; then
+if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq glusterfs-server glusterfs-client iproute2 util-linux curl procps >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[test]'
 # Ganeti 3.0's real Python modules for tests/test_ganeti_storage.py: Debian's

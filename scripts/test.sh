@@ -1,14 +1,40 @@
 #!/usr/bin/env bash
-# Installs everything, runs the unit tests of the core as an unprivileged user (no root, no Gluster needed),
-# then the whole test suite as root, the real Gluster server included.
+# Installs everything, runs the unit tests of the core as an unprivileged user (no root, no Gluster
+# needed), then the whole test suite as root, the real Gluster server included.
+#   bash scripts/test.sh [PYTEST ARGS]            PyPI's libraries: the python3 first on PATH, with
+#                                                 the package pip-installed (-e '.[test]')
+#   bash scripts/test.sh --debian [PYTEST ARGS]   Debian 12's libraries: /usr/bin/python3 with the
+#                                                 python3-* packages, the package run in-tree
+# The Debian run leaves out tests/test_static.py (mypy and ruff are development tools that are not
+# Debian packages here; the PyPI run has them) and nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+debian=0
+if [ "${1:-}" = --debian ]; then
+  debian=1
+  shift
+fi
 bash scripts/install-deps.sh
-python="$(python3 -c 'import sys; print(sys.executable)')"
+[ "$debian" = 1 ] && python=/usr/bin/python3 || python="$(python3 -c 'import sys; print(sys.executable)')"
 if [ "$(id -u)" = 0 ]; then
     # The interpreter may live under /root (pyenv), which nobody cannot enter: then the system's python3 runs them.
     unprivileged=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
     "${unprivileged[@]}" test -x "$python" || python=/usr/bin/python3
     PYTHONDONTWRITEBYTECODE=1 "${unprivileged[@]}" "$python" -m pytest -p no:cacheprovider -q tests/unit
+fi
+if [ "$debian" = 1 ]; then
+  # -I would also drop PYTHONPATH: instead clear what could bring in other modules than Debian's.
+  export PYTHONPATH=$PWD PYTHONNOUSERSITE=1
+  unset PYTHONHOME
+  /usr/bin/python3 - <<'PY'
+import importlib.metadata as m, sys
+for name in ("twisted", "jsonschema", "prometheus_client", "psutil", "hypothesis", "pytest"):
+    mod = __import__(name)
+    where = getattr(mod, "__file__", "")
+    if not where.startswith("/usr/lib/python3/dist-packages/"):
+        sys.exit(f"{name} comes from {where}, not from Debian's python3-* packages")
+print("Debian's libraries:", ", ".join(f"{d} {m.version(d)}" for d in ("twisted", "jsonschema", "prometheus-client", "psutil", "pytest", "hypothesis")))
+PY
+  exec /usr/bin/python3 -m pytest -p no:cacheprovider --ignore=tests/test_static.py "$@"
 fi
 exec python3 -m pytest -p no:cacheprovider "$@"

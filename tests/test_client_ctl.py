@@ -549,3 +549,19 @@ def test_python_dash_m_runs_main(tmp_path: Path) -> None:
     )
     assert proc.returncode == 3
     assert proc.stderr == f"ganeti-gluster-mountd is not running (no socket at {path})\n"
+
+
+def test_status_names_broken_holders_and_the_client(daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:
+    mount = {
+        **_mount("mounted"),
+        "broken_holders": [{"kind": "instance", "id": "inst1"}],
+        "action": "1 holder(s) lost their disks ...; restart each fully (gnt-instance reboot --type=full INSTANCE)",
+        "client": {"pid": 4242, "resident_memory_bytes": 300 << 20, "threads": 12, "open_fds": 40,
+                   "start_time_seconds": time.time() - 61, "oom_score_adj": -900, "unit": "ganeti-gluster-x-1.scope"},
+    }  # fmt: skip
+    daemon.answer("status", {"version": "0.1.0", "mounts": [mount]})
+    assert _run(daemon, "status") == ctl.EXIT_FAILED, "broken disks are a degraded node"
+    out = capsys.readouterr().out
+    assert "(DEGRADED)" in out and "BROKEN:     1 holder(s)" in out and "    instance:inst1\n" in out
+    assert "gnt-instance reboot --type=full" in out
+    assert "client:     pid 4242, 300 MiB, 12 threads, 40 fds, up 6" in out and "oom_score_adj -900, unit ganeti-gluster-x-1.scope" in out

@@ -73,6 +73,7 @@ def test_every_method_over_the_socket(daemon: DaemonProcess, volume: VolumeSpec)
     assert os.path.getsize(created["path"]) == 10 << 20
     info = c.disk_info(vol, name)
     assert info["exists"] and info["size_bytes"] == 10 << 20 and info["uri"] == f"gluster://{volume.host}:24007/gv0/{name}"
+    assert info["mountpoint"] == daemon.storage_dir
     with pytest.raises(errors.PathRefused):
         c.disk_create(vol, "../../etc/evil", 1)
     with pytest.raises(errors.NoSuchDisk):

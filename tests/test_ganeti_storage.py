@@ -240,13 +240,29 @@ def test_ganeti_backend_call_sequence(
     with pytest.raises(b.RPCFail, match="exists"):
         b.BlockdevCreate(disk, 8, instance.name, True, "", False)
     assert holder_ids(daemon) == {holder}, "a failed create of an existing disk keeps its holder"
-    b.BlockdevClose(instance.name, [disk])
-    assert not os.path.lexists(link)
-    assert glusterfs_mounted(daemon.storage_dir), "Close keeps the volume"
+
+    # gnt-instance stop: Ganeti shuts the disk down; the last holder leaves and the volume goes.
     b.BlockdevShutdown(disk)
     assert holder_ids(daemon) == set()
     assert not glusterfs_mounted(daemon.storage_dir), "the last holder left: unmounted"
     assert mount_attempts(daemon) == 1
+    # gnt-instance info / verify-disks of the stopped instance: a look, which leaves nothing mounted or held.
+    status = b.BlockdevFind(disk)
+    assert status is not None and status.dev_path == path
+    assert holder_ids(daemon) == set() and not glusterfs_mounted(daemon.storage_dir), "a query pins no mount"
+
+    # gnt-instance migrate, as Ganeti 3.0 runs it for a shared-storage disk: the target closes, both open,
+    # the hypervisor moves the guest, then the source *closes* (it is never shut down).
+    b.BlockdevAssemble(disk, instance, True, 0)
+    assert holder_ids(daemon) == {holder}
+    b.BlockdevClose(instance.name, [disk])  # here: the source after the move
+    assert not os.path.lexists(link)
+    assert holder_ids(daemon) == set(), "the source of a migration gives its holder back"
+    assert not glusterfs_mounted(daemon.storage_dir), "and unmounts when nothing else holds the volume"
+    b.BlockdevOpen(instance.name, [disk], False)  # here: the target before the move
+    assert holder_ids(daemon) == {holder} and glusterfs_mounted(daemon.storage_dir), "the target holds once it opens"
+    b.BlockdevShutdown(disk)
+
     b.BlockdevRemove(disk)
     assert not glusterfs_mounted(daemon.storage_dir) and holder_ids(daemon) == set()
     assert b.BlockdevGetdimensions([disk]) == [None], "gone: FindDevice finds nothing"
@@ -301,8 +317,8 @@ def run_sequence(cls: type, g: types.SimpleNamespace, gluster: glusterlab.Gluste
         seen["xen_refused"] = str(err)
     with open(dev.dev_path, "rb") as f:
         seen["data_intact"] = f.read(len(pattern)) == pattern
-    dev.Close()
     path = dev.dev_path
+    dev.Close()
     dev.Shutdown()
     seen["mounted_after_shutdown"] = glusterfs_mounted(mountpoint)
     seen["mounts_to_shutdown"] = count()
@@ -436,6 +452,11 @@ def test_storage_report(
     assert (name, size, allocatable) == (daemon.storage_dir, st.f_blocks * st.f_frsize // MiB, True)
     assert abs(free - st.f_bavail * st.f_frsize // MiB) <= 2 and used == size - free
     assert unit.List(daemon.storage_dir, [c.SF_FREE])[0][0] == free
+    # Ganeti names the unit by its configured path (/var/run/ganeti/gluster); the kernel by the real one (/run/...).
+    via_link = os.path.join(os.path.dirname(daemon.storage_dir) + "-via-link", os.path.basename(daemon.storage_dir))
+    os.symlink(os.path.dirname(daemon.storage_dir), os.path.dirname(via_link))
+    [[name, linked_size]] = g.container.GetStorage(c.ST_GLUSTER, [via_link]).List(None, [c.SF_NAME, c.SF_SIZE])
+    assert (name, linked_size) == (via_link, size), "the storage dir through a symlinked parent is the mounted volume"
     with pytest.raises(g.errors.StorageError, match="Unknown field"):
         unit.List(None, ["bogus"])
     # Nothing goes to gnt-node list or the allocator: no space function for the gluster type.

@@ -22,6 +22,8 @@ from glusterd_mgr.mountinfo import (
     unescape,
 )
 
+from .compat import characters
+
 FIXTURES = Path(__file__).parent / "fixtures" / "mountinfo"
 GLUSTER = "/run/ganeti/gluster"
 FUSE_OPTS = ("rw", "user_id=0", "group_id=0", "default_permissions", "allow_other", "max_read=131072")
@@ -209,7 +211,7 @@ def test_unescape_edge_cases(field: str, want: str) -> None:
     assert unescape(field) == want
 
 
-@given(st.text(st.characters(codec=None, exclude_categories=())))
+@given(st.text(characters(codec=None, exclude_categories=())))
 def test_unescape_inverts_escape(s: str) -> None:
     escaped = escape(s)
     assert unescape(escaped) == s
@@ -266,8 +268,8 @@ def test_parse_splits_records_only_at_newline(odd: str) -> None:
 
 # -- round trip of random records -------------------------------------------
 
-any_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=30)
-token = st.text(st.characters(exclude_characters=" \t\n,"), min_size=1, max_size=12)
+any_text = st.text(characters(codec=None, exclude_categories=()), max_size=30)
+token = st.text(characters(exclude_characters=" \t\n,"), min_size=1, max_size=12)
 optional_field = st.one_of(
     st.builds(lambda tag, n: f"{tag}:{n}", st.sampled_from(["shared", "master", "propagate_from"]), st.integers(1, 10**6)),
     st.just("unbindable"),
@@ -332,7 +334,7 @@ def test_stack_in_agrees_with_a_full_parse(table: list[MountRecord], data: st.Da
     assert stack_in(text, path) == stack_at(parse(text), path)
 
 
-@given(st.text(st.characters(codec=None, exclude_categories=()), max_size=20))
+@given(st.text(characters(codec=None, exclude_categories=()), max_size=20))
 def test_deleted_suffix_is_stripped_from_path(base: str) -> None:
     plain = MountRecord(1, 0, 0, 1, "/", base, ("rw",), (), "tmpfs", "tmpfs", ())
     deleted = MountRecord(1, 0, 0, 1, "/", base + DELETED_SUFFIX, ("rw",), (), "tmpfs", "tmpfs", ())

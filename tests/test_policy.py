@@ -22,6 +22,8 @@ from glusterd_mgr.policy import (
     parse_whitelist,
 )
 
+from .compat import characters
+
 WL_FILE = FILE_STORAGE_PATHS
 WHITELIST = ["/srv/ganeti", "/var/run/ganeti/gluster"]
 UUID = "0e3b8d2a-5f7c-4d1e-9a2b-6c8d0f1e2a3b"
@@ -294,7 +296,7 @@ def test_disk_path_messages(path: str, words: str) -> None:
     assert words in caught.value.message
 
 
-name_chars = st.characters(exclude_characters="/\x00", exclude_categories=("Cc", "Cs", "Zl", "Zp", "Cf", "Co", "Cn"))
+name_chars = characters(exclude_characters="/\x00", exclude_categories=("Cc", "Cs", "Zl", "Zp", "Cf", "Co", "Cn"))
 
 
 @given(st.text(name_chars, min_size=1, max_size=40))

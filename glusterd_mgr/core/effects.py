@@ -13,6 +13,7 @@ from collections.abc import Generator, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
+from ..fuse_client import ClientStats
 from ..holders import Change
 from ..policy import DiskPath
 
@@ -138,6 +139,29 @@ class PidsUsing(Effect[list[int]]):
     """PIDs with a cwd, root or open file on ``mountpoint``."""
 
     mountpoint: str
+
+
+@dataclass(frozen=True)
+class ClientStatsOf(Effect[ClientStats | None]):
+    """The figures of the FUSE client serving ``mountpoint`` (None when there is none)."""
+
+    mountpoint: str
+
+
+@dataclass(frozen=True)
+class SetOomScore(Effect[str | None]):
+    """Set a process's ``oom_score_adj``; answers None, or why it could not."""
+
+    pid: int
+    value: int
+
+
+@dataclass(frozen=True)
+class WriteState(Effect[None]):
+    """Replace a file of the daemon's state atomically (written, synced, renamed)."""
+
+    path: str
+    data: bytes
 
 
 @dataclass(frozen=True)

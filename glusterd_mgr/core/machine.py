@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import fuse_client, volfile_servers
 from ..errors import MountdError, MountFailed, NotMounted, OperationTimeout, StorageError, VolumeConflict
 from ..holders import Change, Holder, HolderTable
 from ..mountinfo import MountRecord, stack_in
@@ -27,6 +28,7 @@ from ..volume import VolumeSpec, parse_source, same_volume
 from .effects import (
     Begin,
     ClientPids,
+    ClientStatsOf,
     CreateDisk,
     Disk,
     DiskInfo,
@@ -53,11 +55,13 @@ from .effects import (
     Resolve,
     Run,
     Say,
+    SetOomScore,
     Settle,
     Statvfs,
     SweepTemps,
     TcpProbe,
     WriteJournal,
+    WriteState,
     ask,
 )
 from .results import AcquireResult, ReleaseResult, VolumeStatus
@@ -90,6 +94,8 @@ class EngineConfig:
     probe_timeout: float = 5.0
     log_dir: str = "/var/log/glusterfs"
     backup_servers: tuple[str, ...] = ()
+    client_oom_score_adj: int | None = fuse_client.DEFAULT_OOM_SCORE_ADJ
+    client_memory_warn_bytes: int = 2 << 30
 
 
 @dataclass
@@ -105,11 +111,16 @@ class VolumeState:
     space: dict[str, Any] | None = None
     probing: bool = False
     swept: bool = False
+    client: fuse_client.ClientStats | None = None
+    """The FUSE client at the last mount or probe."""
+    memory_warned: bool = False
+    broken: set[Holder] = field(default_factory=set)
+    """Instance holders whose open disks were on a client that died: their guests need a full restart."""
 
     def count(self) -> int:
         return len(self.holders) + sum(self.jobs.values())
 
-    def status(self) -> VolumeStatus:
+    def status(self, volfile_servers: list[str]) -> VolumeStatus:
         listed = sorted(self.holders) + sorted(self.jobs)
         return {
             "volume": self.spec.to_json(),
@@ -118,6 +129,12 @@ class VolumeState:
             "holders": [h.to_json() for h in listed],
             "last_error": self.last_error,
             "busy_pids": list(self.busy_pids),
+            "broken_holders": [h.to_json() for h in sorted(self.broken)],
+            "action": f"{len(self.broken)} holder(s) lost their disks with a dead FUSE client; {fuse_client.FULL_RESTART_ADVICE}"
+            if self.broken
+            else None,
+            "volfile_servers": volfile_servers,
+            "client": self.client.to_json() if self.client and self.phase in (*UP, Phase.HUNG) else None,
         }
 
 
@@ -129,10 +146,21 @@ def mount_key(mountpoint: str) -> tuple[str, str]:
 class Core:
     """The node's volumes and the procedures that change them."""
 
-    def __init__(self, config: EngineConfig, table: HolderTable) -> None:
+    def __init__(
+        self,
+        config: EngineConfig,
+        table: HolderTable,
+        servers: volfile_servers.ServerMemory | None = None,
+        scope_serial: int = 0,
+        systemd_booted: bool = False,
+        own_unit: str = "",
+    ) -> None:
         self.config = config
         self.volumes: dict[VolumeSpec, VolumeState] = {}
+        self.servers = servers or volfile_servers.ServerMemory()
         self._job_serial = 0
+        self._scopes = scope_serial  # scope serials: unique across restarts too (the driver starts them at the clock)
+        self.systemd_booted, self.own_unit = systemd_booted, own_unit
         for spec, mountpoint, holder in table.entries():
             self.state(spec, mountpoint).holders.add(holder)
 
@@ -147,7 +175,11 @@ class Core:
 
     def status(self) -> list[VolumeStatus]:
         volumes = sorted(self.volumes.values(), key=lambda v: v.spec)
-        return [vs.status() for vs in volumes if vs.count() or vs.phase is not Phase.UNMOUNTED]
+        return [
+            vs.status(list(self.servers.backups(vs.spec, self.config.backup_servers)))
+            for vs in volumes
+            if vs.count() or vs.phase is not Phase.UNMOUNTED
+        ]
 
     # -- what is at the mountpoint -----------------------------------------------
 
@@ -252,6 +284,7 @@ class Core:
             yield Say(Level.WARN, "{volume} on {mountpoint} is dead (ENOTCONN): detaching it and mounting afresh", self._where(vs))
             yield Observe(Metric.RECOVERIES, vs.spec.key)
             vs.phase = Phase.DEAD
+            yield from self._mark_broken(vs, "its FUSE client died")
             yield Run(tuple(umount_argv(vs.mountpoint, UnmountMode.LAZY)), "/", self.config.mount_timeout)
             if (yield from self._ours_in(vs.spec, vs.mountpoint)):
                 raise MountFailed(f"could not detach the dead mount of {vs.spec.key} on {vs.mountpoint}")
@@ -270,7 +303,9 @@ class Core:
             yield MakeMountpoint(mountpoint, config.fs_timeout)
             log_file = log_file_for(config.log_dir, mountpoint)
             log_start = yield from ask(LogSize(log_file))
-            argv = mount_argv(spec, mountpoint, log_file, config.backup_servers)
+            argv = mount_argv(spec, mountpoint, log_file, self.servers.backups(spec, config.backup_servers))
+            if self.systemd_booted:
+                argv = fuse_client.scoped_argv(argv, *self._next_scope(vs))
             result = yield from ask(Run(tuple(argv), mountpoint, config.mount_timeout))
             note = ""
             if (yield from self._ours_in(spec, mountpoint)):
@@ -279,6 +314,9 @@ class Core:
                     vs.phase, vs.last_error = Phase.MOUNTED, None
                     yield Observe(Metric.MOUNT_SECONDS, spec.key, (yield from ask(Now())) - started)
                     yield Say(Level.INFO, "mounted {volume} on {mountpoint}", self._where(vs))
+                    yield from self._watch_client(vs)
+                    yield from self._protect_client(vs)
+                    yield from self._learn_servers(spec, log_file, log_start)
                     return
                 # Leave no half-made mount behind.
                 yield Run(tuple(umount_argv(mountpoint, UnmountMode.LAZY)), "/", config.mount_timeout)
@@ -331,7 +369,7 @@ class Core:
         yield Observe(Metric.UNMOUNT_ATTEMPTS, vs.spec.key)
         result = yield from ask(Run(tuple(umount_argv(vs.mountpoint, self.config.unmount_mode)), "/", self.config.mount_timeout))
         if (yield from self._ours_in(vs.spec, vs.mountpoint)) < before:
-            vs.phase, vs.busy_pids, vs.space, vs.last_error = Phase.UNMOUNTED, [], None, None
+            vs.phase, vs.busy_pids, vs.space, vs.last_error, vs.client = Phase.UNMOUNTED, [], None, None, None
             yield Say(Level.INFO, "unmounted {volume} from {mountpoint}", self._where(vs))
             return True, False
         yield Observe(Metric.UNMOUNT_BUSY, vs.spec.key)
@@ -364,6 +402,7 @@ class Core:
         if holder in vs.holders:  # a retried call: the holder is durable already
             fast = yield from self._fast(vs, (Phase.MOUNTED, Phase.HUNG, Phase.BUSY))
             mounted_now = False if fast else (yield from self._locked_ensure(vs))
+            vs.broken.discard(holder)  # acquired again after the recovery: a fresh open of the disk
             return {"mountpoint": vs.mountpoint, "holders": len(vs.holders), "mounted_now": mounted_now}
         fast = vs.count() > 0 and (yield from self._fast(vs, (Phase.MOUNTED, Phase.HUNG)))
         # Counted at once, before any wait: a concurrent last release cannot unmount under it.
@@ -379,6 +418,7 @@ class Core:
                 yield from self._release_if_idle(vs)
             raise
         yield End(key)
+        vs.broken.discard(holder)
         return {"mountpoint": vs.mountpoint, "holders": len(vs.holders), "mounted_now": mounted_now}
 
     def release(self, spec: VolumeSpec, holder: Holder) -> Proc[ReleaseResult]:
@@ -389,6 +429,7 @@ class Core:
             count = len(vs.holders) if vs else 0
             return {"holders": count, "known": False, "unmounted": False, "busy": bool(vs and vs.phase is Phase.BUSY)}
         vs.holders.discard(holder)
+        vs.broken.discard(holder)
         yield Begin(key)
         try:
             yield WriteJournal(Change("release", spec, holder))
@@ -468,7 +509,7 @@ class Core:
     def disk_info(self, spec: VolumeSpec, path: str) -> Proc[dict[str, Any]]:
         disk = self._disk(path)
         result = yield from self._disk_call(spec, "info", DiskInfo(disk), [disk])
-        return {**result, "uri": spec.uri(path)}
+        return {**result, "uri": spec.uri(path), "mountpoint": self.state(spec).mountpoint}
 
     def statvfs(self, spec: VolumeSpec) -> Proc[dict[str, Any]]:
         """Space of a mounted volume; never mounts (a node not using the volume reports a failure)."""
@@ -489,6 +530,8 @@ class Core:
 
     def restore(self, vs: VolumeState) -> Proc[None]:
         """Adopt, remount or recover the mount of a held volume after a start."""
+        if not (yield from self._kernel_has(vs)):
+            yield from self._mark_broken(vs, "its mount went away while the daemon was down")
         try:
             yield from self._locked_ensure(vs)
         except MountdError as e:
@@ -517,6 +560,7 @@ class Core:
                 return
             vs.phase = Phase.MISSING
             yield Say(Level.WARN, "{volume} vanished from {mountpoint} while held: mounting it again", self._where(vs))
+            yield from self._mark_broken(vs, "it vanished from the mount table")
             yield from self._remount_if_held(vs)
             return
         probe = yield from self._probe(vs)
@@ -527,8 +571,96 @@ class Core:
             yield from self._remount_if_held(vs)
         elif vs.phase is Phase.BUSY:
             vs.busy_pids = yield from ask(PidsUsing(vs.mountpoint))
+            yield from self._watch_client(vs)
         else:
             vs.phase = Phase.MOUNTED
+            yield from self._watch_client(vs)
+
+    def settle_client(self, vs: VolumeState) -> Proc[None]:
+        """After a restore: read the client's figures, give it its OOM score, move it into a scope of its own."""
+        if vs.phase not in UP:
+            return
+        yield from self._watch_client(vs)
+        yield from self._protect_client(vs)  # adopted clients too: made by an older version, or by hand
+        yield from self._rehome_client(vs)
+
+    # -- the FUSE client and the servers -------------------------------------------------
+
+    def _mark_broken(self, vs: VolumeState, why: str) -> Proc[None]:
+        """Name the instances whose open disks died with the mount: a remount cannot give a running guest its disk back."""
+        new = {h for h in vs.holders if h.kind == "instance"} - vs.broken
+        if not new:
+            return
+        vs.broken |= new
+        fields = {**self._where(vs), "why": why, "holders": ", ".join(h.id for h in sorted(new)), "advice": fuse_client.FULL_RESTART_ADVICE}
+        yield Say(Level.ERROR, "{volume} on {mountpoint} failed under its holders ({why}): {holders}; {advice}", fields)
+
+    def _watch_client(self, vs: VolumeState) -> Proc[None]:
+        """Refresh the FUSE client's figures; warn once each time its memory crosses the threshold."""
+        try:
+            vs.client = yield from ask(ClientStatsOf(vs.mountpoint))
+        except Exception as e:  # figures only: never fails a mount or a probe
+            yield Say(Level.WARN, "cannot read the FUSE client of {mountpoint}: {error}", {"mountpoint": vs.mountpoint, "error": e})
+            return
+        limit = self.config.client_memory_warn_bytes
+        over = fuse_client.over_threshold(vs.client, limit)
+        if over and not vs.memory_warned and vs.client is not None:
+            fields = {"pid": vs.client.pid, "volume": vs.spec.key, "mib": vs.client.resident_memory_bytes >> 20, "limit": limit >> 20}
+            yield Say(
+                Level.WARN,
+                "the FUSE client {pid} of {volume} uses {mib} MiB (threshold {limit} MiB): drain this node "
+                "(gnt-node migrate) and let the volume remount before the kernel kills the client",
+                fields,
+            )
+        vs.memory_warned = over
+
+    def _protect_client(self, vs: VolumeState) -> Proc[None]:
+        """Give the client the configured OOM score, so the kernel kills a guest before the client of every guest's disk."""
+        wanted, client = self.config.client_oom_score_adj, vs.client
+        if wanted is None or client is None or client.oom_score_adj == wanted:
+            return
+        problem = yield from ask(SetOomScore(client.pid, wanted))
+        if problem:
+            fields = {"pid": client.pid, "volume": vs.spec.key, "wanted": wanted, "problem": problem}
+            yield Say(Level.WARN, "cannot set the OOM score of the FUSE client {pid} of {volume} to {wanted}: {problem}", fields)
+        yield from self._watch_client(vs)
+
+    def _next_scope(self, vs: VolumeState) -> tuple[str, str]:
+        """A fresh scope unit name for the volume's client, and its description."""
+        self._scopes += 1
+        return fuse_client.scope_unit(vs.spec, vs.mountpoint, self._scopes), f"GlusterFS client of {vs.spec.key} on {vs.mountpoint}"
+
+    def _rehome_client(self, vs: VolumeState) -> Proc[None]:
+        """Move a client still inside the daemon's own service (started before scopes) into a scope of its own."""
+        own, client = self.own_unit, vs.client
+        if not self.systemd_booted or not own.endswith(".service") or client is None or client.unit != own:
+            return
+        unit, description = self._next_scope(vs)
+        result = yield from ask(Run(tuple(fuse_client.adopt_argv(client.pid, unit, description)), "/", self.config.mount_timeout))
+        fields: dict[str, object] = {"pid": client.pid, "volume": vs.spec.key, "own": own}
+        if result.exit_code == 0:
+            yield Say(Level.INFO, "moved the FUSE client {pid} of {volume} out of {own} into {unit}", {**fields, "unit": unit})
+            yield from self._watch_client(vs)
+        else:
+            fields["said"] = result.last_line or "busctl failed"
+            yield Say(Level.ERROR, "the FUSE client {pid} of {volume} is still in {own} and dies with its next stop: {said}", fields)
+
+    def _learn_servers(self, spec: VolumeSpec, log_file: str, log_start: int) -> Proc[None]:
+        """Remember the brick hosts of a fresh mount's graph: later mounts then survive the named server's absence."""
+        try:
+            text = yield from ask(LogTail(log_file, log_start))
+            if not self.servers.learn(spec, volfile_servers.brick_hosts(text)):
+                return
+            yield Say(Level.INFO, "{volume} is served by {hosts}", {"volume": spec.key, "hosts": ", ".join(self.servers.known(spec))})
+            path = self.servers.path
+            if path is not None:
+                # Serialized, and the snapshot taken when its turn comes: an older one never lands last.
+                yield Locked(("servers",), self._save_servers(path))
+        except Exception as e:  # the mount is made: a failure here costs only the memory of its servers
+            yield Say(Level.WARN, "cannot remember the servers of {volume}: {error}", {"volume": spec.key, "error": e})
+
+    def _save_servers(self, path: str) -> Proc[None]:
+        yield WriteState(path, self.servers.to_text().encode())
 
     def _remount_if_held(self, vs: VolumeState) -> Proc[None]:
         def remount() -> Proc[None]:

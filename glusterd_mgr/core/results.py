@@ -25,6 +25,10 @@ class VolumeStatus(TypedDict):
     holders: list[dict[str, str]]
     last_error: str | None
     busy_pids: list[int]
+    broken_holders: list[dict[str, str]]
+    action: str | None
+    volfile_servers: list[str]
+    client: dict[str, object] | None
 
 
 class Status(TypedDict):

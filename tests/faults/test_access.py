@@ -102,7 +102,9 @@ def test_nobody_cannot_connect_and_metrics_are_loopback_and_read_only(daemon: Da
     assert fingerprint(daemon) == before, "an unprivileged user changed the daemon's state"
 
     assert daemon.proc is not None
-    listening = [conn.laddr for conn in psutil.Process(daemon.proc.pid).net_connections(kind="inet") if conn.status == psutil.CONN_LISTEN]
+    proc = psutil.Process(daemon.proc.pid)
+    connections = getattr(proc, "net_connections", None) or proc.connections  # psutil < 6.0 (Debian 12's 5.9.4) has only the old name
+    listening = [conn.laddr for conn in connections(kind="inet") if conn.status == psutil.CONN_LISTEN]
     assert listening == [("127.0.0.1", daemon.metrics_port)], f"the daemon listens on {listening}; only loopback metrics expected"
     c.release(vol, H1)
     attempts = sum(1 for r in (seen, opened) for k in r)

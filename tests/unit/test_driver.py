@@ -10,6 +10,7 @@ from twisted.internet.task import Clock
 from glusterd_mgr.core import effects as fx
 from glusterd_mgr.core.effects import DiskOperation, ProcessResult
 from glusterd_mgr.errors import StateError
+from glusterd_mgr.fuse_client import ClientStats
 from glusterd_mgr.holders import Change, Holder, HolderTable
 from glusterd_mgr.volumes import Engine
 
@@ -20,6 +21,9 @@ I1 = Holder("instance", "i1")
 
 class FakeSystem:
     """``System`` over the in-memory ``World``: every call answers at once."""
+
+    systemd_booted = False
+    own_unit = ""
 
     def __init__(self, world: World) -> None:
         self.world = world
@@ -71,6 +75,15 @@ class FakeSystem:
 
     def kill(self, pids: list[int]) -> None:
         pass
+
+    def client_stats(self, mountpoint: str) -> Deferred[ClientStats | None]:
+        return succeed(None)
+
+    def set_oom_score_adj(self, pid: int, value: int) -> Deferred[str | None]:
+        return succeed(None)
+
+    def write_state(self, path: str, data: bytes) -> Deferred[None]:
+        return succeed(None)
 
 
 class SlowJournal:

@@ -237,3 +237,30 @@ def test_disk_paths_are_refused_before_any_effect(path: str) -> None:
     world, core, sched = node()
     task = sched.run(core.disk_remove(SPEC, path))
     assert task.error is not None and world.done == []
+
+
+def test_instances_on_a_client_that_died_are_named_until_they_acquire_again() -> None:
+    world, core, sched = node()
+    sched.run(core.acquire(SPEC, I1))
+    world.stack()[-1].client = "dead"
+    sched.run(core.probe_all())
+    vs = core.volumes[SPEC]
+    assert vs.broken == {I1}
+    [status] = core.status()
+    assert status["broken_holders"] == [I1.to_json()] and status["action"] is not None
+    sched.run(core.acquire(SPEC, I1))
+    assert vs.broken == set() and core.status()[0]["action"] is None
+
+
+def test_brick_hosts_in_a_fresh_mounts_log_are_remembered_and_saved_under_their_lock() -> None:
+    world, core, sched = node()
+    core.servers.path = "/var/lib/ganeti-gluster-mountd/volfile-servers.json"
+    world.log_text = "  1: volume gv0-client-0\n  3:     option remote-host 10.0.0.3\n  4:     option remote-host 10.0.0.4\n"
+    sched.run(core.acquire(SPEC, I1))
+    assert "10.0.0.3" in core.servers.known(SPEC)
+    [saved] = [e for e in world.done if isinstance(e, fx.WriteState)]
+    assert saved.path == core.servers.path and b"10.0.0.3" in saved.data
+    sched.run(core.release(SPEC, I1))
+    sched.run(core.acquire(SPEC, I1))
+    [mount, *_] = [argv for argv in runs(world) if argv[0] == "mount"][1:]
+    assert "backup-volfile-servers=" in mount[4]

@@ -43,6 +43,7 @@ class World:
     mount_fails: bool = False
     journal_fails: bool = False
     orphans: list[int] = field(default_factory=list)
+    log_text: str = ""  # what the client log gains during a mount
     journal: list[Change] = field(default_factory=list)
     done: list[fx.Effect[Any]] = field(default_factory=list)
     clock: float = 0.0
@@ -96,9 +97,11 @@ class World:
             case fx.LogSize():
                 return 0
             case fx.LogTail():
-                return ""
+                return self.log_text
             case fx.PathsPresent() | fx.SweepTemps():
                 return []
+            case fx.ClientStatsOf() | fx.SetOomScore() | fx.WriteState():
+                return None
             case fx.TcpProbe() | fx.MakeMountpoint() | fx.Kill() | fx.Say() | fx.Observe():
                 return None
             case fx.Disk():

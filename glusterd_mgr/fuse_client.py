@@ -1,0 +1,114 @@
+"""The FUSE client of a mount: where it runs, how it is watched, and what its death breaks.
+
+The ``glusterfs`` process behind a node's mount carries the disk of every
+running instance on that node, so it is treated as a first-class citizen:
+
+- Where systemd is PID 1 it is started in a transient scope unit of its own, in
+  ``ganeti-gluster.slice`` (``systemd-run --scope``), never in the daemon's
+  service: a stop, restart or crash of the daemon cannot touch it, and the unit
+  can keep systemd's default ``KillMode=control-group``.
+- It runs with a strongly negative OOM score (``mount.glusterfs``'s
+  ``oom-score-adj``), so the kernel kills a guest before the client that carries
+  every guest's disk.
+- Its memory, threads, descriptors and age are read at every probe, and a
+  memory threshold warns before the kernel has to choose.
+
+Pure: names, command lines and thresholds; the daemon runs and reads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from .volume import VolumeSpec
+
+SLICE = "ganeti-gluster.slice"
+DEFAULT_OOM_SCORE_ADJ = -900
+"""Strongly negative but not -1000: a client leaking without bound can still be stopped by the kernel."""
+
+FULL_RESTART_ADVICE = "their guests still use the dead connection: restart each fully (gnt-instance reboot --type=full INSTANCE)"
+
+
+def _unit_escape(text: str) -> str:
+    """systemd's unit-name escaping (``systemd-escape``): ``/`` → ``-``, other odd bytes → ``\\xNN``."""
+    out = []
+    for i, byte in enumerate(text.encode()):
+        ch = chr(byte)
+        if ch == "/":
+            out.append("-")
+        elif ch.isascii() and (ch.isalnum() or ch in ":_" or (ch == "." and i > 0)):
+            out.append(ch)
+        else:
+            out.append(f"\\x{byte:02x}")
+    return "".join(out)
+
+
+def scope_unit(spec: VolumeSpec, mountpoint: str, serial: int) -> str:
+    """``ganeti-gluster-VOLUME-MOUNTPOINT-SERIAL.scope``; the serial keeps a new scope apart from a dying one."""
+    name = f"ganeti-gluster-{_unit_escape(spec.volume)}-{_unit_escape(mountpoint.strip('/'))}-{serial}"
+    return name[:240] + ".scope"
+
+
+def scoped_argv(argv: Sequence[str], unit: str, description: str) -> list[str]:
+    """``argv`` run in a transient scope of its own: the FUSE client it forks stays in that scope."""
+    return [
+        "systemd-run",
+        "--scope",
+        "--quiet",
+        "--collect",
+        f"--slice={SLICE}",
+        f"--unit={unit}",
+        f"--description={description}",
+        "--",
+        *argv,
+    ]
+
+
+def adopt_argv(pid: int, unit: str, description: str) -> list[str]:
+    """Move a running client into a new scope (D-Bus ``StartTransientUnit`` with ``PIDs``).
+
+    For clients that a version before scopes started inside the daemon's own
+    service: left there, the service's next stop would kill them.
+    """
+    return [
+        "busctl", "call", "--quiet", "org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
+        "StartTransientUnit", "ssa(sv)a(sa(sv))", unit, "fail",
+        "3", "PIDs", "au", "1", str(pid), "Slice", "s", SLICE, "Description", "s", description, "0",
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ClientStats:
+    """One FUSE client process as the probe last saw it."""
+
+    pid: int
+    resident_memory_bytes: int
+    threads: int
+    open_fds: int
+    start_time_seconds: float
+    """Since the epoch, as Prometheus' ``process_start_time_seconds``."""
+    oom_score_adj: int
+    unit: str
+    """The systemd unit whose cgroup holds it (its scope), or ``""`` where there is none."""
+
+    def to_json(self) -> dict[str, object]:
+        """As ``status`` shows it: the start time, not an age, so the same state reads the same."""
+        return asdict(self)
+
+
+def unit_of_cgroup(cgroup_text: str) -> str:
+    """The unit of a process from ``/proc/PID/cgroup`` (the last ``.scope``/``.service`` component), or ``""``."""
+    for line in cgroup_text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3 or parts[1] not in ("", "name=systemd"):  # the unified tree, or v1's systemd one
+            continue
+        for part in reversed(parts[2].split("/")):
+            if part.endswith((".scope", ".service")):
+                return part
+    return ""
+
+
+def over_threshold(stats: ClientStats | None, threshold_bytes: int) -> bool:
+    """Whether a client's memory crossed the warning threshold (0 disables it)."""
+    return threshold_bytes > 0 and stats is not None and stats.resident_memory_bytes >= threshold_bytes

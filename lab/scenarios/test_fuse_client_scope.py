@@ -1,0 +1,102 @@
+"""Issue 11 on real systemd: each FUSE client in a scope of its own, untouched by the daemon's unit, watched,
+and its death explained."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.glusterlab import poll
+
+from lab.cluster import Lab
+from lab.node import Node
+
+from .ganeti import MOUNTPOINT, Ganeti
+
+pytestmark = pytest.mark.timeout(900)
+
+UNIT = "ganeti-gluster-mountd.service"
+
+
+def _mount(node: Node) -> dict[str, object]:
+    [mount] = [m for m in node.daemon_status()["mounts"] if m["mountpoint"] == MOUNTPOINT]  # type: ignore[index,union-attr]
+    return mount  # type: ignore[no-any-return]
+
+
+def _client(node: Node) -> dict[str, object]:
+    client = _mount(node)["client"]
+    assert isinstance(client, dict), f"no FUSE client in status: {_mount(node)}"
+    return client
+
+
+def _main_pid(node: Node) -> int:
+    return int(node.run("systemctl", "show", "-p", "MainPID", "--value", UNIT).stdout.strip())
+
+
+def _unit_pids(node: Node, unit: str) -> list[int]:
+    group = node.run("systemctl", "show", "-p", "ControlGroup", "--value", unit).stdout.strip()
+    out = node.run("sh", "-c", f"cat /sys/fs/cgroup{group}/cgroup.procs /sys/fs/cgroup/unified{group}/cgroup.procs 2>/dev/null", check=False)
+    return sorted({int(p) for p in out.stdout.split()})
+
+
+def _mount_ids(node: Node) -> list[str]:
+    return [line.split()[0] for line in node.mountinfo().splitlines() if f" {MOUNTPOINT} " in line and "fuse.glusterfs" in line]
+
+
+def test_client_in_its_own_scope_survives_the_daemons_unit(lab: Lab, g: Ganeti) -> None:
+    n1, _ = lab.nodes
+    g.add("scope1", n1)
+    holder = g.disk_holder(g.uuid("scope1"))
+    client = _client(n1)
+    pid = int(client["pid"])  # type: ignore[call-overload]
+    unit = str(client["unit"])
+    assert re.fullmatch(r"ganeti-gluster-gv0-run-ganeti-gluster-\d+\.scope", unit), client
+    cgroup = n1.run("cat", f"/proc/{pid}/cgroup").stdout
+    assert "ganeti-gluster.slice" in cgroup and UNIT not in cgroup, cgroup
+    assert n1.run("systemctl", "is-active", unit).stdout.strip() == "active"
+    assert _unit_pids(n1, UNIT) == [_main_pid(n1)], "the daemon's unit holds the daemon only"
+    assert client["oom_score_adj"] == int(n1.run("cat", f"/proc/{pid}/oom_score_adj").stdout), "status shows the real score"
+    metrics = n1.run("curl", "-s", "http://127.0.0.1:9723/metrics").stdout
+    assert re.search(r'ganeti_gluster_client_resident_memory_bytes\{volume="[^"]+"\} [1-9]', metrics), metrics[-2000:]
+    mount = _mount_ids(n1)
+
+    for how in ("restart", "stop-start", "kill-9"):
+        before = _main_pid(n1)
+        if how == "restart":
+            n1.run("systemctl", "restart", UNIT)
+        elif how == "stop-start":
+            n1.run("systemctl", "stop", UNIT)
+            assert _mount_ids(n1) == mount and n1.run("kill", "-0", str(pid), check=False).returncode == 0, "stop left the client"
+            n1.run("systemctl", "start", UNIT)
+        else:
+            n1.run("kill", "-9", str(before))
+            poll("systemd to restart the daemon", lambda: _main_pid(n1) not in (0, before) and
+                 n1.run("systemctl", "is-active", UNIT, check=False).stdout.strip() == "active", deadline=60, interval=0.5)  # fmt: skip
+        assert _main_pid(n1) != before, how
+        assert int(_client(n1)["pid"]) == pid, f"{how}: the same FUSE client"  # type: ignore[call-overload]
+        assert _mount_ids(n1) == mount, f"{how}: the same mount, adopted"
+        assert holder in n1.holders(), f"{how}: holders kept"
+        assert n1.run("systemctl", "is-active", unit).stdout.strip() == "active", f"{how}: the scope is untouched"
+
+
+def test_a_killed_client_names_the_broken_instance_until_a_full_restart(lab: Lab, g: Ganeti) -> None:
+    n1, _ = lab.nodes
+    uuid = g.uuid("scope1")
+    holder = g.disk_holder(uuid)
+    pid = int(_client(n1)["pid"])  # type: ignore[call-overload]
+    n1.run("kill", "-9", str(pid))
+    poll("the daemon to remount", lambda: _mount(n1)["state"] == "mounted" and int(_client(n1)["pid"]) != pid, deadline=60, interval=1)  # type: ignore[call-overload]
+    mount = _mount(n1)
+    assert [f"{h['kind']}:{h['id']}" for h in mount["broken_holders"]] == [holder], mount  # type: ignore[index,union-attr]
+    assert "gnt-instance reboot --type=full" in str(mount["action"])
+    assert n1.run("gluster-mountctl", "status", check=False).returncode == 1, "a broken disk is a degraded node"
+    journal = n1.run("journalctl", "-u", UNIT, "--no-pager", "-n", "50").stdout
+    assert "failed under its holders" in journal and holder.split(":", 1)[1] in journal, journal
+    g.run("gnt-instance", "reboot", "--type=full", "scope1")
+    mount = _mount(n1)
+    assert mount["broken_holders"] == [] and mount["action"] is None, json.dumps(mount)
+    g.assert_only_primary_holds("scope1", n1)
+    g.remove("scope1")
+    g.assert_nothing_for(uuid)

@@ -1,0 +1,361 @@
+"""The Debian packages: built from a clean ``git archive`` of HEAD, lintian-clean, with the right contents
+and maintainer scripts; and the purge rule (the state folder goes only when nothing is held).
+
+Select with ``-m debian``.  Building needs Debian 12's build tools (``scripts/install-deps.sh``
+installs them) and takes about 10 s; what is not committed is not in the packages.
+Installing them into a Debian 12 root file system with systemd (upgrade with a running guest,
+removal restoring Ganeti's module) is the real-cluster lab's part.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from glusterd_mgr.holders import Holder
+from glusterd_mgr.journal import Change, JournalFile, encode_header
+from glusterd_mgr.node import JOURNAL_NAME
+from glusterd_mgr.statecheck import verdict
+from glusterd_mgr.volume import VolumeSpec
+
+from . import ganeti_env
+from .test_ganeti_storage import documented_shim
+
+pytestmark = pytest.mark.debian
+
+REPO = Path(__file__).resolve().parent.parent
+DEBIAN = REPO / "debian"
+DAEMON_PKG = "ganeti-gluster-mountd"
+GANETI_PKG = "ganeti-gluster-mountd-ganeti"
+GANETI_MODULE = "usr/share/ganeti/3.0/ganeti/storage/gluster.py"
+CONFFILE = "/etc/ganeti/gluster-mountd.toml"
+UNIT = "lib/systemd/system/ganeti-gluster-mountd.service"
+STATE = "/var/lib/ganeti-gluster-mountd"
+
+
+def run(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, check=False, capture_output=True, text=True, timeout=600, **kw)  # type: ignore[call-overload, no-any-return]
+
+
+class Deb:
+    def __init__(self, path: Path, scratch: Path) -> None:
+        self.path = path
+        self.tree = scratch / path.stem / "tree"
+        self.control = scratch / path.stem / "DEBIAN"
+        self.tree.mkdir(parents=True)
+        for argv in (["dpkg-deb", "-x", str(path), str(self.tree)], ["dpkg-deb", "-e", str(path), str(self.control)]):
+            got = run(argv)
+            assert got.returncode == 0, got.stderr
+        with tarfile.open(
+            fileobj=subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(path)], stdout=subprocess.PIPE).stdout, mode="r|"
+        ) as t:
+            self.members = {m.name.removeprefix("./").rstrip("/"): m for m in t}
+
+    def field(self, name: str) -> str:
+        return run(["dpkg-deb", "-f", str(self.path), name]).stdout.strip()
+
+    def script(self, name: str) -> str:
+        return (self.control / name).read_text()
+
+
+class Built:
+    def __init__(self, out: Path, debs: dict[str, Deb]) -> None:
+        self.out = out
+        self.debs = debs
+
+    def __getitem__(self, name: str) -> Deb:
+        return self.debs[name]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    if shutil.which("dpkg-buildpackage") is None:
+        pytest.fail("dpkg-buildpackage is missing: run scripts/install-deps.sh")
+    out = tmp_path_factory.mktemp("deb")
+    got = run(["bash", str(REPO / "scripts" / "build-deb.sh"), "--out", str(out)], cwd=REPO)
+    assert got.returncode == 0, got.stdout[-3000:] + got.stderr[-3000:]
+    debs = {p.name.split("_")[0]: p for p in out.glob("*.deb")}
+    assert set(debs) == {DAEMON_PKG, GANETI_PKG}, debs
+    scratch = tmp_path_factory.mktemp("unpacked")
+    return Built(out, {name: Deb(path, scratch) for name, path in debs.items()})
+
+
+def test_lintian_reports_no_error(built: Built) -> None:
+    changes = next(built.out.glob("*.changes"))
+    got = run(["lintian", "--pedantic", str(changes)])
+    tags = [line for line in got.stdout.splitlines() if re.match(r"^[EWIPX]: ", line)]
+    errors = [line for line in tags if line.startswith("E: ")]
+    assert not errors, got.stdout
+    # Each warning kept is explained in the README: a new one fails here until it is.
+    readme = (REPO / "README.md").read_text()
+    for line in tags:
+        if line.startswith("W: "):
+            tag = line.split()[2]
+            assert f"`{tag}`" in readme, f"lintian warning {tag} is not explained in README.md"
+
+
+def test_daemon_package_contents(built: Built) -> None:
+    deb = built[DAEMON_PKG]
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read_string((deb.tree / UNIT).read_text())
+    exec_start = unit["Service"]["ExecStart"].split()
+    assert exec_start[0] == "/usr/bin/ganeti-gluster-mountd"
+    assert exec_start[0].lstrip("/") in deb.members and deb.members[exec_start[0].lstrip("/")].mode & 0o111
+    assert exec_start[1:] == ["--config", CONFFILE] and CONFFILE.lstrip("/") in deb.members
+    assert unit["Service"]["KillMode"] == "process", "an upgrade's restart must not kill the FUSE clients"
+    assert "ganeti.service" in unit["Unit"]["Before"].split()
+    for doc in unit["Unit"]["Documentation"].split():
+        assert doc.startswith("file:///") and doc.removeprefix("file:///") in deb.members, f"{doc} is not in the package"
+    # The repo's unit, only with the package's paths.
+    repo_unit = (REPO / "systemd" / "ganeti-gluster-mountd.service").read_text()
+    assert (deb.tree / UNIT).read_text() == repo_unit.replace("/usr/local/bin/", "/usr/bin/")
+    assert (deb.control / "conffiles").read_text().split() == [CONFFILE]
+    assert (deb.tree / CONFFILE.lstrip("/")).read_text() == (REPO / "examples" / "gluster-mountd.toml").read_text()
+    for name in ("ganeti-gluster-mountd", "gluster-mountctl"):
+        assert f"usr/bin/{name}" in deb.members
+        assert f"usr/share/man/man8/{name}.8.gz" in deb.members
+    assert "usr/lib/python3/dist-packages/glusterd_mgr/rpc_schema/volume.acquire.json" in deb.members
+    depends = {d.strip().split()[0] for d in deb.field("Depends").split(",")}
+    assert depends == {
+        "glusterfs-client",
+        "python3-jsonschema",
+        "python3-prometheus-client",
+        "python3-psutil",
+        "python3-twisted",
+        "python3:any",
+    }
+    # Restart (never stop-then-start) on upgrade; stop on remove.
+    assert "deb-systemd-invoke $_dh_action 'ganeti-gluster-mountd.service'" in deb.script("postinst")
+    prerm = deb.script("prerm")
+    assert re.search(r'\[ "\$1" = remove \].*\n\s*deb-systemd-invoke stop', prerm)
+    assert prerm.index("deb-systemd-invoke stop") < prerm.index("glusterd_mgr.statecheck"), (
+        "the check must read a journal no daemon changes"
+    )
+
+
+def test_packaged_unit_passes_systemd_analyze_verify(built: Built, tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.fail("systemd-analyze is missing (Debian's systemd package)")
+    deb = built[DAEMON_PKG]
+    # The binary is not installed on this machine: point ExecStart at the unpacked package's.
+    text = (deb.tree / UNIT).read_text().replace("/usr/bin/ganeti-gluster-mountd", str(deb.tree / "usr/bin/ganeti-gluster-mountd"))
+    copy = tmp_path / "ganeti-gluster-mountd.service"
+    copy.write_text(text)
+    got = run([analyze, "verify", str(copy)])
+    problems = [line for line in got.stderr.splitlines() if copy.name in line]
+    assert got.returncode == 0 and not problems, got.stderr
+
+
+def test_daemon_package_imports_on_debian_python(built: Built) -> None:
+    """The packaged modules import with /usr/bin/python3 and Debian's libraries, and --help works."""
+    site = built[DAEMON_PKG].tree / "usr/lib/python3/dist-packages"
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site)}
+    code = "import glusterd_mgr.daemon, glusterd_mgr.schema as s; print(sorted(s.load())[0], glusterd_mgr.daemon.__file__)"
+    got = run(["/usr/bin/python3", "-c", code], env=env, cwd="/")
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.split() == ["disk.create", str(site / "glusterd_mgr" / "daemon.py")]
+    got = run(["/usr/bin/python3", "-m", "glusterd_mgr.ctl", "--help"], env=env, cwd="/")
+    assert got.returncode == 0 and "gluster-mountctl" in got.stdout, got.stderr
+
+
+def test_ganeti_package_diverts_ganetis_module(built: Built) -> None:
+    deb = built[GANETI_PKG]
+    # The path is the real one of Debian's ganeti-3.0.
+    assert os.path.exists(os.path.join(ganeti_env.TREE, GANETI_MODULE)), "ganeti-3.0 has no such module"
+    assert GANETI_MODULE in deb.members
+    shim = (deb.tree / GANETI_MODULE).read_text()
+    assert shim == (REPO / "ganeti-shim" / "gluster.py").read_text() == documented_shim()
+    depends = {d.strip().split()[0] for d in deb.field("Depends").split(",")}
+    assert depends == {"ganeti-3.0", DAEMON_PKG}
+    target = "/" + GANETI_MODULE
+    divert = '--divert "$G/gluster.py.distrib" "$G/gluster.py"'
+    preinst, postrm = deb.script("preinst"), deb.script("postrm")
+    assert "G=" + os.path.dirname(target) + "\n" in preinst and "G=" + os.path.dirname(target) + "\n" in postrm
+    assert re.search(r'dpkg-divert --package "\$PKG" --add --rename \\\n\s*' + re.escape(divert), preinst)
+    assert re.search(
+        r'remove\|abort-install\|disappear\)\n\s*dpkg-divert --package "\$PKG" --remove --rename \\\n\s*' + re.escape(divert), postrm
+    )
+    assert "PKG=ganeti-gluster-mountd-ganeti\n" in preinst and "PKG=ganeti-gluster-mountd-ganeti\n" in postrm
+    for name in ("postinst", "postrm"):
+        assert "restart_noded\n" in deb.script(name)
+    assert "interest-noawait /usr/lib/python3/dist-packages/glusterd_mgr" in deb.script("triggers")
+
+
+def restart_noded_body(script: str) -> str:
+    return script.split("restart_noded() {", 1)[1].split("\n}\n", 1)[0]
+
+
+def test_noded_restart_is_the_same_in_postinst_and_postrm() -> None:
+    postinst = (DEBIAN / f"{GANETI_PKG}.postinst").read_text()
+    postrm = (DEBIAN / f"{GANETI_PKG}.postrm").read_text()
+    assert restart_noded_body(postinst) == restart_noded_body(postrm)
+
+
+def fake_ganeti(tmp_path: Path, noded_running: bool, policy: int | None = None) -> tuple[Path, Path]:
+    """The -ganeti postinst with daemon-util, systemd and policy-rc.d replaced by recorders."""
+    log = tmp_path / "calls"
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    du = bindir / "daemon-util"
+    check = 0 if noded_running else 1
+    du.write_text(
+        "#!/bin/sh\n"
+        f'echo "daemon-util $*" >> {log}\n'
+        f'[ "$1" = check ] && exit {check}\n'
+        '[ "$1" = use-systemctl ] && exit 1\n'
+        "exit 0\n"
+    )
+    rcd = bindir / "invoke-rc.d"
+    rcd.write_text(f"#!/bin/sh\nexit {104 if policy is None else policy}\n")
+    for tool in (du, rcd):
+        tool.chmod(0o755)
+    script = (DEBIAN / f"{GANETI_PKG}.postinst").read_text()
+    script = script.replace("DU=/usr/lib/ganeti/daemon-util", f"DU={du}").replace("[ -d /run/systemd/system ]", "false")
+    script = script.replace("G=/usr/share/ganeti/3.0/ganeti/storage", f"G={tmp_path}/storage")
+    path = tmp_path / "postinst"
+    path.write_text(script)
+    return path, log
+
+
+@pytest.mark.parametrize("running", [True, False])
+def test_postinst_restarts_only_a_running_noded(tmp_path: Path, running: bool) -> None:
+    script, log = fake_ganeti(tmp_path, noded_running=running)
+    got = run(["sh", str(script), "configure", ""], env={"PATH": f"{tmp_path}/bin:/usr/bin:/bin"})
+    assert got.returncode == 0, got.stderr
+    calls = log.read_text().splitlines()
+    if running:
+        assert calls == ["daemon-util check ganeti-noded", "daemon-util stop ganeti-noded", "daemon-util start ganeti-noded"]
+    else:
+        assert calls == ["daemon-util check ganeti-noded"]
+
+
+def test_postinst_honours_policy_rc_d(tmp_path: Path) -> None:
+    script, log = fake_ganeti(tmp_path, noded_running=True, policy=101)
+    got = run(["sh", str(script), "configure", ""], env={"PATH": f"{tmp_path}/bin:/usr/bin:/bin"})
+    assert got.returncode == 0, got.stderr
+    assert log.read_text().splitlines() == ["daemon-util check ganeti-noded"]
+    assert "policy-rc.d forbids" in got.stderr
+
+
+# -- the purge rule -----------------------------------------------------------------
+
+BOOT = "6f1c3a52-9d1e-4b8a-8a51-2f0e3c9b7d10"
+GV0 = VolumeSpec("gs1")
+A = Holder("instance", "5c7d0b7e-1111-4b8a-8a51-2f0e3c9b7d10.0")
+B = Holder("job", "job-7")
+
+
+def this_boot() -> str:
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return f.read().strip()
+
+
+def make_state(root: Path, changes: list[Change], boot: str = BOOT, raw: bytes | None = None) -> tuple[Path, Path]:
+    state = root / "state"
+    state.mkdir()
+    boot_file = root / "boot_id"
+    boot_file.write_text(BOOT + "\n")
+    data = raw if raw is not None else encode_header(boot) + b"".join(c.encode() for c in changes)
+    (state / JOURNAL_NAME).write_bytes(data)
+    (state / "lock").write_bytes(b"")
+    return state, boot_file
+
+
+@pytest.mark.parametrize(
+    ("changes", "boot", "raw", "want"),
+    [
+        ([], BOOT, None, "free"),
+        ([Change("acquire", GV0, A, "/run/ganeti/gluster")], BOOT, None, "held 1"),
+        (
+            [Change("acquire", GV0, A, "/run/ganeti/gluster"), Change("acquire", GV0, B, "/run/ganeti/gluster"), Change("release", GV0, B)],
+            BOOT,
+            None,
+            "held 1",
+        ),
+        ([Change("acquire", GV0, A, "/run/ganeti/gluster"), Change("release", GV0, A)], BOOT, None, "free"),
+        ([Change("acquire", GV0, A, "/run/ganeti/gluster")], "0b5d2e11-7a4c-4e2f-9c3d-8e1f6a2b4c50", None, "free"),  # an earlier boot's
+        ([], BOOT, b"", "free"),
+        ([], BOOT, b'{"journal": 1, "boot_id": "' + BOOT.encode() + b'"}\n{"op":"acq', "free"),  # torn, never acknowledged
+        ([], BOOT, b"not a journal\n", "unknown"),
+        ([], BOOT, b'{"journal": 1, "boot_id": "' + BOOT.encode() + b'"}\ngarbage\n{"op":"release"}\n', "unknown"),
+    ],
+)
+def test_statecheck_verdict(tmp_path: Path, changes: list[Change], boot: str, raw: bytes | None, want: str) -> None:
+    state, boot_file = make_state(tmp_path, changes, boot, raw)
+    assert verdict(str(state), str(boot_file)).startswith(want)
+
+
+def test_statecheck_reads_what_the_journal_wrote(tmp_path: Path) -> None:
+    """A journal written (and compacted) by JournalFile itself: the verdict follows its table."""
+    state = tmp_path / "state"
+    state.mkdir()
+    boot_file = tmp_path / "boot_id"
+    boot_file.write_text(BOOT)
+    journal, _ = JournalFile.open(str(state / JOURNAL_NAME), BOOT)
+    journal.append([Change("acquire", GV0, A, "/run/ganeti/gluster"), Change("acquire", GV0, B, "/run/ganeti/gluster")])
+    journal.append([Change("release", GV0, B)])
+    journal.close()
+    assert verdict(str(state), str(boot_file)) == "held 1"
+    journal, _ = JournalFile.open(str(state / JOURNAL_NAME), BOOT)  # compacts
+    journal.append([Change("release", GV0, A)])
+    journal.close()
+    assert verdict(str(state), str(boot_file)) == "free"
+    assert verdict(str(tmp_path / "absent"), str(boot_file)) == "free"
+
+
+def maintainer_script(tmp_path: Path, name: str, state: Path) -> Path:
+    """debian/ganeti-gluster-mountd.NAME with its paths pointed into tmp_path (no debhelper part in the source)."""
+    text = (DEBIAN / f"{DAEMON_PKG}.{name}").read_text()
+    assert STATE in text
+    text = text.replace(STATE, str(state)).replace("/run/ganeti-gluster-mountd", str(tmp_path / "run"))
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(("held", "kept"), [(True, True), (False, False)])
+def test_remove_then_purge_keeps_a_held_state_folder(tmp_path: Path, held: bool, kept: bool) -> None:
+    changes = [Change("acquire", GV0, A, "/run/ganeti/gluster")] + ([] if held else [Change("release", GV0, A)])
+    state, _ = make_state(tmp_path, changes, boot=this_boot())  # prerm's check reads the kernel's boot id
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
+    (tmp_path / "run").mkdir()
+    for name, arg in (("prerm", "remove"), ("postrm", "remove"), ("postrm", "purge")):
+        got = run(["sh", str(maintainer_script(tmp_path, name, state)), arg], env=env)
+        assert got.returncode == 0, got.stderr
+    assert state.exists() == kept
+    assert not (tmp_path / "run").exists()
+    if kept:
+        assert "held 1" in got.stderr and (state / JOURNAL_NAME).exists()
+
+
+def test_purge_without_a_record_keeps_the_folder(tmp_path: Path) -> None:
+    """No record from prerm (e.g. removed by a version without it): nothing is known, nothing is deleted."""
+    state, _ = make_state(tmp_path, [])
+    got = run(["sh", str(maintainer_script(tmp_path, "postrm", state)), "purge"], env={"PATH": "/usr/bin:/bin"})
+    assert got.returncode == 0, got.stderr
+    assert state.exists() and "no check was recorded" in got.stderr
+
+
+def test_reinstall_forgets_the_removal_record(tmp_path: Path) -> None:
+    state, _ = make_state(tmp_path, [])
+    (state / "purge-verdict").write_text("free\n")
+    got = run(["sh", str(maintainer_script(tmp_path, "postinst", state)), "configure", "0.1.0"], env={"PATH": "/usr/bin:/bin"})
+    assert got.returncode == 0, got.stderr
+    assert not (state / "purge-verdict").exists()
+
+
+def test_statecheck_command_line(tmp_path: Path) -> None:
+    state, _ = make_state(tmp_path, [Change("acquire", GV0, A, "/run/ganeti/gluster")], boot="another-boot")
+    got = run([sys.executable, "-m", "glusterd_mgr.statecheck", str(state)], env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert got.returncode == 0 and got.stdout == "free\n", got.stderr
+    got = run([sys.executable, "-m", "glusterd_mgr.statecheck"], env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert got.returncode == 2

@@ -1,0 +1,65 @@
+"""Pure tests: the FUSE client's scope, command lines, cgroup reading and memory threshold."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from glusterd_mgr.fuse_client import (
+    SLICE,
+    ClientStats,
+    adopt_argv,
+    over_threshold,
+    scope_unit,
+    scoped_argv,
+    unit_of_cgroup,
+)
+from glusterd_mgr.mounts import mount_argv
+from glusterd_mgr.volume import VolumeSpec
+
+SPEC = VolumeSpec(host="gs1", port=24007, volume="gv0")
+
+
+def test_scope_named_after_volume_and_mountpoint() -> None:
+    assert scope_unit(SPEC, "/run/ganeti/gluster", 7) == "ganeti-gluster-gv0-run-ganeti-gluster-7.scope"
+    odd = scope_unit(VolumeSpec(host="gs1", port=24007, volume="v_1"), "/srv/my disks/ä", 1)
+    assert odd == "ganeti-gluster-v_1-srv-my\\x20disks-\\xc3\\xa4-1.scope", "systemd-escape's rules"
+    assert len(scope_unit(SPEC, "/" + "x" * 400, 1)) <= 255
+
+
+@given(st.text(min_size=1, max_size=60))
+def test_scope_names_are_valid_unit_names(mountpoint: str) -> None:
+    unit = scope_unit(SPEC, "/" + mountpoint, 3)
+    assert unit.endswith(".scope") and len(unit) <= 255
+    assert all(c.isascii() and (c.isalnum() or c in ":_.\\-") for c in unit)
+
+
+def test_mount_in_a_scope() -> None:
+    argv = mount_argv(SPEC, "/run/ganeti/gluster", "/var/log/glusterfs/run-ganeti-gluster.log")
+    assert argv[4] == "server-port=24007,log-file=/var/log/glusterfs/run-ganeti-gluster.log", "the score is set after the mount"
+    scoped = scoped_argv(argv, "u.scope", "GlusterFS client")
+    assert scoped[:2] == ["systemd-run", "--scope"] and f"--slice={SLICE}" in scoped and "--unit=u.scope" in scoped
+    assert scoped[scoped.index("--") + 1 :] == argv, "the mount command itself is unchanged"
+
+
+def test_adopt_moves_one_pid_into_a_new_scope_in_the_slice() -> None:
+    argv = adopt_argv(4242, "u.scope", "d")
+    assert argv[:2] == ["busctl", "call"] and "StartTransientUnit" in argv
+    assert argv[argv.index("PIDs") : argv.index("PIDs") + 4] == ["PIDs", "au", "1", "4242"]
+    assert argv[argv.index("Slice") : argv.index("Slice") + 3] == ["Slice", "s", SLICE]
+
+
+def test_unit_of_cgroup_v1_hybrid_and_v2() -> None:
+    v2 = "0::/ganeti.slice/ganeti-gluster.slice/ganeti-gluster-gv0-x-1.scope\n"
+    assert unit_of_cgroup(v2) == "ganeti-gluster-gv0-x-1.scope"
+    hybrid = "12:cpu,cpuacct:/\n1:name=systemd:/system.slice/ganeti-gluster-mountd.service\n0::/system.slice/ganeti-gluster-mountd.service\n"
+    assert unit_of_cgroup(hybrid) == "ganeti-gluster-mountd.service"
+    assert unit_of_cgroup("0::/\n") == "" and unit_of_cgroup("") == ""
+
+
+def test_memory_threshold() -> None:
+    stats = ClientStats(1, 300 << 20, 12, 40, 1000.0, -900, "")
+    assert over_threshold(stats, 256 << 20) and not over_threshold(stats, 512 << 20)
+    assert not over_threshold(stats, 0), "0 turns the warning off"
+    assert not over_threshold(None, 1)
+    assert stats.to_json()["start_time_seconds"] == 1000.0

@@ -1,0 +1,124 @@
+"""A replica-3 volume over three real servers: a mount still succeeds while the server Ganeti names is down.
+
+Ganeti's disk parameters name one server.  The daemon learns the volume's other
+servers from the graph of its first mount and offers them as
+``backup-volfile-servers`` on every later one, across a restart of the daemon.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+import psutil
+import pytest
+import pytest_twisted
+
+from glusterd_mgr.holders import Holder
+from glusterd_mgr.mountinfo import parse, stack_at
+from glusterd_mgr.volfile_servers import FILE_NAME
+from glusterd_mgr.volume import VolumeSpec
+
+from . import glusterlab
+from .conftest import NodeFactory
+
+pytestmark = [pytest.mark.gluster, pytest.mark.timeout(240)]
+
+INDEXES = (11, 12, 13)  # glusterlab's address plan: far from the session server (1) and the node lab (9)
+VOLUME = "gvr"
+I1 = Holder("instance", "replica-test.0")
+
+
+def _mounted(path: str) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [r.source for r in stack_at(parse(f.read()), path) if r.is_glusterfs]
+
+
+@pytest.fixture
+def replica(gluster: glusterlab.GlusterServer, lab_base: str) -> Iterator[list[glusterlab.GlusterServer]]:
+    """Three servers routed to each other through the host, one replica-3 volume over them."""
+    servers = [glusterlab.GlusterServer(base=lab_base, index=i) for i in INDEXES]
+    forward = "/proc/sys/net/ipv4/ip_forward"
+    with open(forward) as f:
+        was = f.read().strip()
+    try:
+        for s in servers:
+            for sub in ("lib", "log", "bricks"):
+                os.makedirs(os.path.join(s.dir, sub), exist_ok=True)
+            s.plumb()
+            # Each namespace reaches the others through the host (routes only to the lab's subnet).
+            glusterlab.sh("ip", "netns", "exec", s.netns, "ip", "route", "add", f"{glusterlab.SUBNET}.0/24", "via", s.host_ip)
+            s.start_glusterd()
+        # Forwarding on, but only inside the lab's /24: whatever has no veth of its own there is dropped here.
+        glusterlab.sh("ip", "route", "replace", "blackhole", f"{glusterlab.SUBNET}.0/24")
+        with open(forward, "w") as f:
+            f.write("1\n")
+        first = servers[0]
+        for other in servers[1:]:
+            first.cli("peer", "probe", other.address)
+        glusterlab.poll(
+            "the peers to join", lambda: first.cli("peer", "status").stdout.count("Peer in Cluster (Connected)") == 2, deadline=60
+        )
+        bricks = []
+        for s in servers:
+            brick = os.path.join(s.dir, "bricks", VOLUME)
+            os.makedirs(brick, exist_ok=True)
+            bricks.append(f"{s.address}:{brick}")
+        first.cli("volume", "create", VOLUME, "replica", "3", *bricks, "force")
+        first.cli("volume", "start", VOLUME)
+        glusterlab.poll(
+            "every brick online",
+            lambda: first.cli("volume", "status", VOLUME, "detail", check=False).stdout.count("Online               : Y") == 3,
+            deadline=60,
+        )
+        # A volume just started can refuse its volume file for a moment: wait until a plain mount works.
+        probe_dir = os.path.join(first.dir, "probe-mount")
+        os.makedirs(probe_dir, exist_ok=True)
+
+        def servable() -> bool:
+            glusterlab.sh("mount", "-t", "glusterfs", f"{first.address}:/{VOLUME}", probe_dir, check=False)
+            mounted = bool(_mounted(probe_dir))
+            glusterlab.sh("umount", "-l", probe_dir, check=False)
+            return mounted
+
+        glusterlab.poll("the volume to be servable", servable, deadline=60, interval=0.5)
+        yield servers
+    finally:
+        for s in servers:
+            s.stop()
+        with open(forward, "w") as f:
+            f.write(was + "\n")
+        glusterlab.sh("ip", "route", "del", "blackhole", f"{glusterlab.SUBNET}.0/24", check=False)
+
+
+@pytest_twisted.ensureDeferred
+async def test_mount_while_the_named_server_is_down(replica: list[glusterlab.GlusterServer], nodes: NodeFactory) -> None:
+    named, *others = replica
+    spec = VolumeSpec(host=named.address, port=24007, volume=VOLUME)
+    node = nodes.node()
+    await node.start()
+    assert (await node.engine.acquire(spec, I1))["mounted_now"] is True
+    [status] = node.engine.status()
+    assert status["volfile_servers"] == [s.address for s in others], "learned from the volume's own bricks"
+    with open(os.path.join(nodes.state_dir, FILE_NAME)) as f:
+        assert json.load(f) == {spec.key: [s.address for s in replica]}, "remembered across restarts"
+    await node.engine.release(spec, I1)
+    assert _mounted(nodes.storage_dir) == []
+    nodes.stop(node)
+
+    # Every process of the named server killed; its namespace stays, so its address refuses (as a crashed host
+    # answers once it is back, and no packet leaves for a route the host does not have).
+    for proc in glusterlab.lab_processes(named.dir):
+        proc.kill()
+    psutil.wait_procs(glusterlab.lab_processes(named.dir), timeout=10)
+    restarted = nodes.node()
+    await restarted.start()
+    assert (await restarted.engine.acquire(spec, I1))["mounted_now"] is True, "mounted through a backup volfile server"
+    assert _mounted(nodes.storage_dir) == [f"{named.address}:/{VOLUME}"]
+    name = "ganeti/replica-test.0"
+    created = await restarted.engine.disk_create(spec, name, 4)
+    assert os.path.getsize(created["path"]) == 4 << 20, "the volume is usable through the other two servers"
+    await restarted.engine.disk_remove(spec, name)
+    await restarted.engine.release(spec, I1)
+    assert _mounted(nodes.storage_dir) == []
