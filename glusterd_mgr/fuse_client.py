@@ -21,8 +21,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from .volume import VolumeSpec
-
 SLICE = "ganeti-gluster.slice"
 DEFAULT_OOM_SCORE_ADJ = -900
 """Strongly negative but not -1000: a client leaking without bound can still be stopped by the kernel."""
@@ -44,9 +42,9 @@ def _unit_escape(text: str) -> str:
     return "".join(out)
 
 
-def scope_unit(spec: VolumeSpec, mountpoint: str, serial: int) -> str:
+def scope_unit(volume: str, mountpoint: str, serial: int) -> str:
     """``ganeti-gluster-VOLUME-MOUNTPOINT-SERIAL.scope``; the serial keeps a new scope apart from a dying one."""
-    name = f"ganeti-gluster-{_unit_escape(spec.volume)}-{_unit_escape(mountpoint.strip('/'))}-{serial}"
+    name = f"ganeti-gluster-{_unit_escape(volume)}-{_unit_escape(mountpoint.strip('/'))}-{serial}"
     return name[:240] + ".scope"
 
 
@@ -112,3 +110,13 @@ def unit_of_cgroup(cgroup_text: str) -> str:
 def over_threshold(stats: ClientStats | None, threshold_bytes: int) -> bool:
     """Whether a client's memory crossed the warning threshold (0 disables it)."""
     return threshold_bytes > 0 and stats is not None and stats.resident_memory_bytes >= threshold_bytes
+
+
+def client_mount(argv: Sequence[str]) -> tuple[str, str] | None:
+    """(volume, mountpoint) of a FUSE client from its command line (``--volfile-id=/VOL ... MOUNTPOINT``), else None."""
+    if "fuse" not in argv or not argv[-1].startswith("/"):  # started with --process-name fuse
+        return None
+    for arg in argv:
+        if arg.startswith("--volfile-id="):
+            return arg.removeprefix("--volfile-id=").strip("/"), argv[-1]
+    return None

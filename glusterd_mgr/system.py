@@ -14,7 +14,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -242,11 +242,12 @@ def resolve_blocking(host: str) -> frozenset[str]:
     return frozenset(str(info[4][0]).split("%", 1)[0] for info in infos)
 
 
-def client_pids_blocking(mountpoint: str) -> list[int]:
-    """glusterfs processes whose last argument is ``mountpoint`` (how mount.glusterfs starts them)."""
-    found = []
-    # Raw /proc reads, the command line only of processes named glusterfs: psutil's process_iter
-    # costs some 35 ms for 180 processes, on every mount.
+def glusterfs_processes() -> Iterator[tuple[int, list[str]]]:
+    """(pid, argv) of every process named glusterfs: the FUSE clients, and bricks' helpers.
+
+    Raw /proc reads, the command line only of processes with that name: psutil's
+    process_iter costs some 35 ms for 180 processes, and this runs on every mount.
+    """
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -255,15 +256,18 @@ def client_pids_blocking(mountpoint: str) -> list[int]:
                 if f.read() != b"glusterfs\n":
                     continue
             with open(f"/proc/{entry.name}/cmdline", "rb") as f:
-                args = f.read().rstrip(b"\0").split(b"\0")
+                args = [os.fsdecode(a) for a in f.read().rstrip(b"\0").split(b"\0")]
         except OSError:
             continue  # gone meanwhile
-        if os.fsdecode(args[-1]) == mountpoint:
-            found.append(int(entry.name))
-    return sorted(found)
+        yield int(entry.name), args
 
 
-def _unit_of_pid(pid: int) -> str:
+def client_pids_blocking(mountpoint: str) -> list[int]:
+    """glusterfs processes whose last argument is ``mountpoint`` (how mount.glusterfs starts them)."""
+    return sorted(pid for pid, args in glusterfs_processes() if args[-1] == mountpoint)
+
+
+def unit_of_pid(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cgroup") as f:
             return unit_of_cgroup(f.read())
@@ -280,7 +284,7 @@ def client_stats_blocking(mountpoint: str) -> ClientStats | None:
                 rss, threads, fds, started = proc.memory_info().rss, proc.num_threads(), proc.num_fds(), proc.create_time()
             with open(f"/proc/{pid}/oom_score_adj") as f:
                 oom = int(f.read().strip())
-            unit = _unit_of_pid(pid)
+            unit = unit_of_pid(pid)
         except (psutil.Error, OSError, ValueError):
             continue  # gone meanwhile
         return ClientStats(pid, rss, threads, fds, started, oom, unit)
@@ -371,7 +375,7 @@ class RealSystem:
 
     systemd_booted: bool = field(default_factory=lambda: os.path.isdir("/run/systemd/system"))
     """sd_booted(3): systemd is PID 1 when this folder exists."""
-    own_unit: str = field(default_factory=lambda: _unit_of_pid(os.getpid()))
+    own_unit: str = field(default_factory=lambda: unit_of_pid(os.getpid()))
 
     def __post_init__(self) -> None:
         self.mount_table = MountinfoCache(self.mountinfo_path)

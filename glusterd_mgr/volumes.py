@@ -60,7 +60,7 @@ class Engine:
         self.reactor = reactor
         self.system = system
         self.journal = journal
-        self.core = Core(config, table, servers, int(reactor.seconds()), system.systemd_booted, system.own_unit)
+        self.core = Core(config, table, servers, int(reactor.seconds()))
         self.servers = self.core.servers
         self.volumes = self.core.volumes
         self.registry = CollectorRegistry()
@@ -91,6 +91,7 @@ class Engine:
             fx.ClientStatsOf: lambda e: s.client_stats(e.mountpoint),
             fx.SetOomScore: lambda e: s.set_oom_score_adj(e.pid, e.value),
             fx.WriteState: lambda e: s.write_state(e.path, e.data),
+            fx.Systemd: lambda e: (s.systemd_booted, s.own_unit),
             fx.SweepTemps: lambda e: s.sweep_temps(e.mountpoint, e.folder, e.timeout),
             fx.Disk: lambda e: s.disk(e.mountpoint, e.operation, e.timeout),
             fx.WriteJournal: lambda e: journal.write(e.change),

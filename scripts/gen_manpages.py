@@ -13,12 +13,14 @@ import contextlib
 import io
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from glusterd_mgr import __version__, ctl, daemon
 
-DATE = "2026-12-02"
+# dpkg-buildpackage sets SOURCE_DATE_EPOCH from debian/changelog: the same tree gives the same pages.
+DATE = time.strftime("%Y-%m-%d", time.gmtime(int(os.environ.get("SOURCE_DATE_EPOCH", time.time()))))
 
 
 def roff_text(text: str) -> str:

@@ -110,7 +110,7 @@ def test_daemon_package_contents(built: Built) -> None:
     assert exec_start[0] == "/usr/bin/ganeti-gluster-mountd"
     assert exec_start[0].lstrip("/") in deb.members and deb.members[exec_start[0].lstrip("/")].mode & 0o111
     assert exec_start[1:] == ["--config", CONFFILE] and CONFFILE.lstrip("/") in deb.members
-    assert unit["Service"]["KillMode"] == "process", "an upgrade's restart must not kill the FUSE clients"
+    assert "KillMode" not in unit["Service"], "systemd's default: the FUSE clients live in scopes of their own"
     assert "ganeti.service" in unit["Unit"]["Before"].split()
     for doc in unit["Unit"]["Documentation"].split():
         assert doc.startswith("file:///") and doc.removeprefix("file:///") in deb.members, f"{doc} is not in the package"
@@ -139,6 +139,10 @@ def test_daemon_package_contents(built: Built) -> None:
     assert prerm.index("deb-systemd-invoke stop") < prerm.index("glusterd_mgr.statecheck"), (
         "the check must read a journal no daemon changes"
     )
+    # Clients a version before scopes left inside the service leave it before a stop or restart kills them.
+    postinst = deb.script("postinst")
+    assert postinst.index("glusterd_mgr.rehome") < postinst.index("deb-systemd-invoke $_dh_action")
+    assert prerm.index("glusterd_mgr.rehome") < prerm.index("deb-systemd-invoke stop")
 
 
 def test_packaged_unit_passes_systemd_analyze_verify(built: Built, tmp_path: Path) -> None:
@@ -170,6 +174,7 @@ def test_daemon_package_imports_on_debian_python(built: Built) -> None:
 def test_ganeti_package_diverts_ganetis_module(built: Built) -> None:
     deb = built[GANETI_PKG]
     # The path is the real one of Debian's ganeti-3.0.
+    ganeti_env.ensure_unpacked()
     assert os.path.exists(os.path.join(ganeti_env.TREE, GANETI_MODULE)), "ganeti-3.0 has no such module"
     assert GANETI_MODULE in deb.members
     shim = (deb.tree / GANETI_MODULE).read_text()
@@ -188,6 +193,55 @@ def test_ganeti_package_diverts_ganetis_module(built: Built) -> None:
     for name in ("postinst", "postrm"):
         assert "restart_noded\n" in deb.script(name)
     assert "interest-noawait /usr/lib/python3/dist-packages/glusterd_mgr" in deb.script("triggers")
+
+
+def scratch_root(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """A root with an empty dpkg database and Ganeti's real gluster.py: dpkg-divert works there through DPKG_ROOT."""
+    root = tmp_path / "root"
+    (root / "var/lib/dpkg/info").mkdir(parents=True)
+    for name in ("diversions", "status"):
+        (root / "var/lib/dpkg" / name).write_text("")
+    module = root / GANETI_MODULE
+    module.parent.mkdir(parents=True)
+    ganeti_env.ensure_unpacked()
+    shutil.copy(os.path.join(ganeti_env.TREE, GANETI_MODULE), module)
+    (module.parent / "__pycache__").mkdir()
+    (module.parent / "__pycache__" / "gluster.cpython-311.pyc").write_bytes(b"stale")
+    return root, module, {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DPKG_ROOT": str(root)}
+
+
+def divert(env: dict[str, str], *args: str) -> str:
+    got = run(["dpkg-divert", *args], env=env)
+    assert got.returncode == 0, got.stderr
+    return got.stdout.strip()
+
+
+@pytest.mark.parametrize("by_hand_before", [False, True])
+def test_maintainer_scripts_divert_and_restore_ganetis_module(tmp_path: Path, by_hand_before: bool) -> None:
+    """preinst → unpack → postinst → postrm remove, with the real dpkg-divert on a scratch root."""
+    root, module, env = scratch_root(tmp_path)
+    original = module.read_bytes()
+    target = "/" + GANETI_MODULE
+    if by_hand_before:  # the README's manual route was taken on this node before
+        divert(env, "--package", DAEMON_PKG, "--add", "--rename", "--divert", target + ".distrib", target)
+        module.write_text(documented_shim())
+    script = DEBIAN / f"{GANETI_PKG}.preinst"
+    got = run(["sh", str(script), "install"], env=env)
+    assert got.returncode == 0, got.stderr
+    assert divert(env, "--listpackage", target) == GANETI_PKG
+    assert (root / (GANETI_MODULE + ".distrib")).read_bytes() == original and not module.exists()
+    module.write_text(documented_shim())  # what dpkg unpacks
+    got = run(["sh", str(DEBIAN / f"{GANETI_PKG}.postinst"), "configure", ""], env=env)
+    assert got.returncode == 0, got.stderr
+    assert not (module.parent / "__pycache__" / "gluster.cpython-311.pyc").exists()
+    got = run(["sh", str(script), "upgrade", "0.1.0"], env=env)  # an upgrade keeps the one diversion
+    assert got.returncode == 0, got.stderr
+    assert divert(env, "--listpackage", target) == GANETI_PKG
+    module.unlink()  # what dpkg removes
+    got = run(["sh", str(DEBIAN / f"{GANETI_PKG}.postrm"), "remove"], env=env)
+    assert got.returncode == 0, got.stderr
+    assert divert(env, "--listpackage", target) == ""
+    assert module.read_bytes() == original and not (root / (GANETI_MODULE + ".distrib")).exists()
 
 
 def restart_noded_body(script: str) -> str:

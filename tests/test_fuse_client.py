@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from glusterd_mgr import rehome
 from glusterd_mgr.fuse_client import (
     SLICE,
     ClientStats,
     adopt_argv,
+    client_mount,
     over_threshold,
     scope_unit,
     scoped_argv,
@@ -21,15 +26,15 @@ SPEC = VolumeSpec(host="gs1", port=24007, volume="gv0")
 
 
 def test_scope_named_after_volume_and_mountpoint() -> None:
-    assert scope_unit(SPEC, "/run/ganeti/gluster", 7) == "ganeti-gluster-gv0-run-ganeti-gluster-7.scope"
-    odd = scope_unit(VolumeSpec(host="gs1", port=24007, volume="v_1"), "/srv/my disks/ä", 1)
+    assert scope_unit("gv0", "/run/ganeti/gluster", 7) == "ganeti-gluster-gv0-run-ganeti-gluster-7.scope"
+    odd = scope_unit("v_1", "/srv/my disks/ä", 1)
     assert odd == "ganeti-gluster-v_1-srv-my\\x20disks-\\xc3\\xa4-1.scope", "systemd-escape's rules"
-    assert len(scope_unit(SPEC, "/" + "x" * 400, 1)) <= 255
+    assert len(scope_unit("gv0", "/" + "x" * 400, 1)) <= 255
 
 
 @given(st.text(min_size=1, max_size=60))
 def test_scope_names_are_valid_unit_names(mountpoint: str) -> None:
-    unit = scope_unit(SPEC, "/" + mountpoint, 3)
+    unit = scope_unit("gv0", "/" + mountpoint, 3)
     assert unit.endswith(".scope") and len(unit) <= 255
     assert all(c.isascii() and (c.isalnum() or c in ":_.\\-") for c in unit)
 
@@ -63,3 +68,33 @@ def test_memory_threshold() -> None:
     assert not over_threshold(stats, 0), "0 turns the warning off"
     assert not over_threshold(None, 1)
     assert stats.to_json()["start_time_seconds"] == 1000.0
+
+
+def test_client_mount_from_a_real_command_line() -> None:
+    argv = ["/usr/sbin/glusterfs", "--process-name", "fuse", "--volfile-server=gs1", "--volfile-id=/gv0", "/run/ganeti/gluster"]
+    assert client_mount(argv) == ("gv0", "/run/ganeti/gluster")
+    brick_helper = ["/usr/sbin/glusterfs", "-s", "localhost", "--volfile-id", "shd/gv0", "-p", "/run/x.pid"]
+    assert client_mount(brick_helper) is None, "not a FUSE client"
+
+
+def test_rehome_moves_only_fuse_clients_inside_the_service(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    fuse = ["/usr/sbin/glusterfs", "--process-name", "fuse", "--volfile-id=/gv0"]
+    procs = [(10, [*fuse, "/run/ganeti/gluster"]), (11, [*fuse, "/run/other"]), (12, ["/usr/sbin/glusterfs", "-s", "x"])]
+    units = {10: rehome.SERVICE, 11: "ganeti-gluster-gv0-run-other-1.scope", 12: rehome.SERVICE}
+    calls: list[list[str]] = []
+    monkeypatch.setattr(rehome.os.path, "isdir", lambda path: path == "/run/systemd/system")
+    monkeypatch.setattr(rehome, "glusterfs_processes", lambda: iter(procs))
+    monkeypatch.setattr(rehome, "unit_of_pid", units.__getitem__)
+    monkeypatch.setattr(rehome.subprocess, "run", lambda argv, **_: calls.append(argv) or subprocess.CompletedProcess(argv, 0, "", ""))
+    assert rehome.main([]) == 0
+    assert [c[c.index("PIDs") + 3] for c in calls] == ["10"], "only the FUSE client still inside the service"
+    assert "moved the FUSE client 10 of /run/ganeti/gluster" in capsys.readouterr().out
+    monkeypatch.setattr(rehome.subprocess, "run", lambda argv, **_: subprocess.CompletedProcess(argv, 1, "", "Access denied"))
+    assert rehome.main([]) == 1
+    assert "cannot move the FUSE client 10" in capsys.readouterr().err
+
+
+def test_rehome_without_systemd_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rehome.os.path, "isdir", lambda path: False)
+    monkeypatch.setattr(rehome, "glusterfs_processes", lambda: pytest.fail("must not look"))
+    assert rehome.main([]) == 0

@@ -165,6 +165,11 @@ class WriteState(Effect[None]):
 
 
 @dataclass(frozen=True)
+class Systemd(Effect[tuple[bool, str]]):
+    """Whether systemd runs the node, and the unit the daemon runs in ("" when none)."""
+
+
+@dataclass(frozen=True)
 class Kill(Effect[None]):
     pids: tuple[int, ...]
 

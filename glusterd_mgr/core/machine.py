@@ -59,6 +59,7 @@ from .effects import (
     Settle,
     Statvfs,
     SweepTemps,
+    Systemd,
     TcpProbe,
     WriteJournal,
     WriteState,
@@ -152,15 +153,12 @@ class Core:
         table: HolderTable,
         servers: volfile_servers.ServerMemory | None = None,
         scope_serial: int = 0,
-        systemd_booted: bool = False,
-        own_unit: str = "",
     ) -> None:
         self.config = config
         self.volumes: dict[VolumeSpec, VolumeState] = {}
         self.servers = servers or volfile_servers.ServerMemory()
         self._job_serial = 0
         self._scopes = scope_serial  # scope serials: unique across restarts too (the driver starts them at the clock)
-        self.systemd_booted, self.own_unit = systemd_booted, own_unit
         for spec, mountpoint, holder in table.entries():
             self.state(spec, mountpoint).holders.add(holder)
 
@@ -304,7 +302,8 @@ class Core:
             log_file = log_file_for(config.log_dir, mountpoint)
             log_start = yield from ask(LogSize(log_file))
             argv = mount_argv(spec, mountpoint, log_file, self.servers.backups(spec, config.backup_servers))
-            if self.systemd_booted:
+            booted, _own = yield from ask(Systemd())
+            if booted:
                 argv = fuse_client.scoped_argv(argv, *self._next_scope(vs))
             result = yield from ask(Run(tuple(argv), mountpoint, config.mount_timeout))
             note = ""
@@ -628,12 +627,13 @@ class Core:
     def _next_scope(self, vs: VolumeState) -> tuple[str, str]:
         """A fresh scope unit name for the volume's client, and its description."""
         self._scopes += 1
-        return fuse_client.scope_unit(vs.spec, vs.mountpoint, self._scopes), f"GlusterFS client of {vs.spec.key} on {vs.mountpoint}"
+        return fuse_client.scope_unit(vs.spec.volume, vs.mountpoint, self._scopes), f"GlusterFS client of {vs.spec.key} on {vs.mountpoint}"
 
     def _rehome_client(self, vs: VolumeState) -> Proc[None]:
         """Move a client still inside the daemon's own service (started before scopes) into a scope of its own."""
-        own, client = self.own_unit, vs.client
-        if not self.systemd_booted or not own.endswith(".service") or client is None or client.unit != own:
+        booted, own = yield from ask(Systemd())
+        client = vs.client
+        if not booted or not own.endswith(".service") or client is None or client.unit != own:
             return
         unit, description = self._next_scope(vs)
         result = yield from ask(Run(tuple(fuse_client.adopt_argv(client.pid, unit, description)), "/", self.config.mount_timeout))

@@ -102,6 +102,8 @@ class World:
                 return []
             case fx.ClientStatsOf() | fx.SetOomScore() | fx.WriteState():
                 return None
+            case fx.Systemd():
+                return False, ""
             case fx.TcpProbe() | fx.MakeMountpoint() | fx.Kill() | fx.Say() | fx.Observe():
                 return None
             case fx.Disk():
@@ -138,7 +140,7 @@ class World:
         return fx.ProcessResult(argv, 0, None, "", False)
 
 
-SYNCHRONOUS = (fx.IsLocked, fx.Begin, fx.End, fx.Now, fx.Say, fx.Observe, fx.Kill, fx.ReadTable)
+SYNCHRONOUS = (fx.IsLocked, fx.Begin, fx.End, fx.Now, fx.Say, fx.Observe, fx.Kill, fx.ReadTable, fx.Systemd)
 """Effects the driver answers on the spot: between them no other call runs."""
 
 
