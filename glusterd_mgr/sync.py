@@ -21,8 +21,8 @@ class KeyedLock:
 
     def release(self, key: Hashable) -> None:
         slots = self._slots[key]
-        slots.release()
-        if not slots.waiting and slots.tokens == slots.limit:
+        slots.release()  # may run the next holder to its own release (and prune) before it returns
+        if self._slots.get(key) is slots and not slots.waiting and slots.tokens == slots.limit:
             del self._slots[key]
 
     def locked(self, key: Hashable) -> bool:
