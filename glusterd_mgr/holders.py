@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,3 +88,19 @@ class HolderTable:
         for spec in sorted(self.holders):
             for holder in sorted(self.holders[spec]):
                 yield spec, self.mountpoints[spec], holder
+
+
+@dataclass(frozen=True)
+class Change:
+    """One holder change as it goes into the journal."""
+
+    op: str  # "acquire" or "release"
+    spec: VolumeSpec
+    holder: Holder
+    mountpoint: str = ""
+
+    def encode(self) -> bytes:
+        record: dict[str, Any] = {"op": self.op, "volume": self.spec.to_json(), "holder": self.holder.to_json()}
+        if self.op == "acquire":
+            record["mountpoint"] = self.mountpoint
+        return json.dumps(record, separators=(",", ":")).encode() + b"\n"

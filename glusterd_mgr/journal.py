@@ -29,28 +29,12 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from .errors import StateError
-from .holders import Holder, HolderTable
+from .holders import Change, Holder, HolderTable
 from .volume import VolumeSpec
 
 FORMAT_VERSION = 1
 COMPACT_SLACK = 1024
 log = Logger()
-
-
-@dataclass(frozen=True)
-class Change:
-    """One holder change as it goes into the journal."""
-
-    op: str  # "acquire" or "release"
-    spec: VolumeSpec
-    holder: Holder
-    mountpoint: str = ""
-
-    def encode(self) -> bytes:
-        record: dict[str, Any] = {"op": self.op, "volume": self.spec.to_json(), "holder": self.holder.to_json()}
-        if self.op == "acquire":
-            record["mountpoint"] = self.mountpoint
-        return json.dumps(record, separators=(",", ":")).encode() + b"\n"
 
 
 def encode_header(boot_id: str) -> bytes:

@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
+from .core.machine import UP, Phase
 from .system import FsPool
-from .volumes import PHASES, Engine
+from .volumes import Engine
 
 NS = "ganeti_gluster"
 
@@ -34,31 +35,16 @@ class EngineCollector(Collector):
         avail = GaugeMetricFamily(f"{NS}_volume_avail_bytes", "available bytes at the last probe", labels=["volume"])
         for vs in engine.volumes.values():
             key = vs.spec.key
-            up.add_metric([key, vs.mountpoint], 1.0 if vs.phase in ("mounted", "busy") else 0.0)
-            for phase in PHASES:
-                state.add_metric([key, phase], 1.0 if vs.phase == phase else 0.0)
+            up.add_metric([key, vs.mountpoint], 1.0 if vs.phase in UP else 0.0)
+            for phase in Phase:
+                state.add_metric([key, phase.value], 1.0 if vs.phase is phase else 0.0)
             holders.add_metric([key], float(vs.count()))
             if vs.space is not None:
                 size.add_metric([key], float(vs.space["size_bytes"]))
                 avail.add_metric([key], float(vs.space["avail_bytes"]))
         yield from (up, state, holders, size, avail)
         yield from self._clients()
-        counters = engine.counters
-        for name, doc, values in (
-            ("mount_attempts", "mount attempts", counters.mount_attempts),
-            ("mount_failures", "mount attempts that failed", counters.mount_failures),
-            ("unmount_attempts", "unmount attempts", counters.unmount_attempts),
-            ("unmount_busy", "unmount attempts that found the mount busy", counters.unmount_busy),
-            ("dead_mount_recoveries", "dead FUSE mounts detached and mounted afresh", counters.recoveries),
-        ):
-            family = CounterMetricFamily(f"{NS}_{name}", doc, labels=["volume"])
-            for key, value in values.items():
-                family.add_metric([key], float(value))
-            yield family
-        hist = HistogramMetricFamily(f"{NS}_mount_duration_seconds", "time from mount command to a mount that answers", labels=["volume"])
-        for key, h in counters.mount_seconds.items():
-            hist.add_metric([key], h.cumulative(), h.total)
-        yield hist
+        yield from engine.registry.collect()
         pool = GaugeMetricFamily(f"{NS}_fs_pool_busy_threads", "file-system calls running, stuck ones included")
         pool.add_metric([], float(self.fs_pool.occupancy))
         yield pool

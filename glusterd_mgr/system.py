@@ -20,32 +20,23 @@ from typing import Any, Protocol, TypeVar
 
 import psutil
 from twisted.internet import error as twisted_error
-from twisted.internet.defer import CancelledError, Deferred, DeferredSemaphore, fail
+from twisted.internet.defer import CancelledError, Deferred, fail
 from twisted.internet.protocol import ClientFactory, ProcessProtocol
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
-from .errors import OperationTimeout
+from . import disks
+from .core.effects import CreateDisk, DiskInfo, DiskOperation, GrowDisk, ProcessResult, RemoveDisk, RenameDisk
+from .errors import MountFailed, OperationTimeout
 from .fuse_client import ClientStats, unit_of_cgroup
+from .journal import write_file_atomically
+from .statvfs import space_info
+from .sync import KeyedLock
 
 T = TypeVar("T")
 MOUNTINFO = "/proc/self/mountinfo"
-
-
-@dataclass(frozen=True)
-class ProcessResult:
-    argv: tuple[str, ...]
-    exit_code: int | None
-    signal: int | None
-    output: str
-    timed_out: bool
-
-    @property
-    def last_line(self) -> str:
-        lines = [ln for ln in self.output.splitlines() if ln.strip()]
-        return lines[-1].strip() if lines else ""
 
 
 class System(Protocol):
@@ -57,7 +48,25 @@ class System(Protocol):
 
     def run(self, argv: Sequence[str], cwd: str, timeout: float) -> Deferred[ProcessResult]: ...
 
-    def fs(self, key: str, fn: Callable[[], T], timeout: float) -> Deferred[T]: ...
+    def statvfs(self, mountpoint: str, timeout: float, action: str) -> Deferred[dict[str, Any]]:
+        """``space_info`` of the mount; ``StorageError`` (named by ``action``) or ``OperationTimeout`` when it fails."""
+        ...
+
+    def make_mountpoint(self, path: str, timeout: float) -> Deferred[None]: ...
+
+    def log_size(self, path: str) -> Deferred[int]: ...
+
+    def log_tail(self, path: str, offset: int) -> Deferred[str]: ...
+
+    def paths_present(self, folder: str, names: tuple[str, ...]) -> Deferred[list[str]]: ...
+
+    def sweep_temps(self, mountpoint: str, folder: tuple[str, ...], timeout: float) -> Deferred[list[str]]: ...
+
+    def disk(self, mountpoint: str, operation: DiskOperation, timeout: float) -> Deferred[dict[str, Any]]: ...
+
+    def write_state(self, path: str, data: bytes) -> Deferred[None]:
+        """Replace a file of the daemon's state atomically."""
+        ...
 
     def resolve(self, host: str) -> Deferred[frozenset[str]]: ...
 
@@ -151,7 +160,7 @@ class FsPool:
         self._reactor = reactor
         self._pool = ThreadPool(minthreads=0, maxthreads=max_threads, name=name)
         self._running: dict[str, dict[int, tuple[float, float]]] = {}  # key -> token -> (started, timeout)
-        self._slots: dict[str, DeferredSemaphore] = {}
+        self._slots = KeyedLock(per_key)
         self._next = 0
         self.per_key = per_key
         self.max_threads = max_threads
@@ -178,8 +187,7 @@ class FsPool:
         if stuck is not None:
             return fail(OperationTimeout(f"{key} is not answering: a file-system call there has been stuck for {stuck:.0f} s"))
         outer: Deferred[T] = Deferred()
-        slots = self._slots.setdefault(key, DeferredSemaphore(self.per_key))
-        turn = slots.acquire()
+        turn = self._slots.acquire(key)
 
         def overdue() -> None:
             if not outer.called:
@@ -187,10 +195,10 @@ class FsPool:
             turn.cancel()  # still waiting for a slot: give it up
 
         timer = self._reactor.callLater(timeout, overdue)
-        turn.addCallbacks(lambda _: self._start(key, fn, timeout, outer, timer, slots), lambda f: f.trap(CancelledError))
+        turn.addCallbacks(lambda _: self._start(key, fn, timeout, outer, timer), lambda f: f.trap(CancelledError))
         return outer
 
-    def _start(self, key: str, fn: Callable[[], T], timeout: float, outer: Deferred[T], timer: Any, slots: DeferredSemaphore) -> None:
+    def _start(self, key: str, fn: Callable[[], T], timeout: float, outer: Deferred[T], timer: Any) -> None:
         token = self._next
         self._next += 1
         calls = self._running.setdefault(key, {})
@@ -204,9 +212,7 @@ class FsPool:
             calls.pop(token, None)
             if not calls and self._running.get(key) is calls:
                 del self._running[key]
-            slots.release()
-            if not slots.waiting and slots.tokens == slots.limit:
-                self._slots.pop(key, None)
+            self._slots.release(key)
             if timer.active():
                 timer.cancel()
             if not outer.called:
@@ -384,8 +390,35 @@ class RealSystem:
         self.reactor.spawnProcess(proto, "/usr/bin/setsid", full, env=env, path=cwd)
         return proto.done
 
-    def fs(self, key: str, fn: Callable[[], T], timeout: float) -> Deferred[T]:
-        return self.fs_pool.run(key, fn, timeout)
+    def statvfs(self, mountpoint: str, timeout: float, action: str) -> Deferred[dict[str, Any]]:
+        def call() -> dict[str, Any]:
+            try:
+                return space_info(os.statvfs(mountpoint))
+            except OSError as e:
+                raise disks.storage_error(action, mountpoint, e) from None
+
+        return self.fs_pool.run(mountpoint, call, timeout)
+
+    def make_mountpoint(self, path: str, timeout: float) -> Deferred[None]:
+        return self.fs_pool.run(os.path.dirname(path) or "/", lambda: _make_mountpoint(path), timeout)
+
+    def log_size(self, path: str) -> Deferred[int]:
+        return self.fs_pool.run("log", lambda: _size(path), 5.0)
+
+    def log_tail(self, path: str, offset: int) -> Deferred[str]:
+        return self.fs_pool.run("log", lambda: _read_from(path, offset), 5.0)
+
+    def paths_present(self, folder: str, names: tuple[str, ...]) -> Deferred[list[str]]:
+        return self.fs_pool.run("diagnose", lambda: [n for n in names if os.path.lexists(os.path.join(folder, n))], 5.0)
+
+    def sweep_temps(self, mountpoint: str, folder: tuple[str, ...], timeout: float) -> Deferred[list[str]]:
+        return self.fs_pool.run(mountpoint, lambda: disks.sweep_temps(mountpoint, folder), timeout)
+
+    def disk(self, mountpoint: str, operation: DiskOperation, timeout: float) -> Deferred[dict[str, Any]]:
+        return self.fs_pool.run(mountpoint, lambda: run_disk_operation(mountpoint, operation), timeout)
+
+    def write_state(self, path: str, data: bytes) -> Deferred[None]:
+        return self.fs_pool.run("state", lambda: write_file_atomically(path, data), 5.0)
 
     def resolve(self, host: str) -> Deferred[frozenset[str]]:
         return self.misc_pool.run("resolve", lambda: resolve_blocking(host), 10.0)
@@ -457,3 +490,40 @@ class _ProbeFactory(ClientFactory):
     def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
         if not self.result.called:
             self.result.callback((reason,))
+
+
+def run_disk_operation(root: str, op: DiskOperation) -> dict[str, Any]:
+    """Carry out one disk operation in the volume mounted at ``root`` (blocking: runs in the pool)."""
+    match op:
+        case CreateDisk():
+            return disks.create(root, op.disk, op.size_mib, op.preallocate)
+        case RemoveDisk():
+            return disks.remove(root, op.disk)
+        case GrowDisk():
+            return disks.grow(root, op.disk, op.amount_mib, op.dryrun, op.backingstore, op.preallocate)
+        case RenameDisk():
+            return disks.rename(root, op.disk, op.new)
+        case DiskInfo():
+            return disks.info(root, op.disk)
+
+
+def _make_mountpoint(path: str) -> None:
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise MountFailed(f"mountpoint {path} exists but is not a directory; move it away")
+    os.makedirs(path, mode=0o755, exist_ok=True)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _read_from(path: str, offset: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read(256 * 1024).decode("utf-8", "replace")
+    except OSError:
+        return ""

@@ -12,6 +12,7 @@ import pytest
 import pytest_twisted
 
 from glusterd_mgr import disks, errors
+from glusterd_mgr.core.effects import Metric
 from glusterd_mgr.holders import Holder
 from glusterd_mgr.mountinfo import parse, stack_at
 from glusterd_mgr.mounts import UnmountMode
@@ -157,7 +158,7 @@ async def test_recovers_dead_fuse_mount(nodes: NodeFactory, volume: VolumeSpec) 
     await node.engine.probe_all()
     [status] = node.engine.status()
     assert status["state"] == "mounted" and len(status["holders"]) == 1
-    assert node.engine.counters.recoveries[volume.key] == 1
+    assert node.engine.count(Metric.RECOVERIES, volume.key) == 1
     assert len(kernel_stack(nodes.storage_dir)) == 1, "the dead mount must be detached, not stacked under"
     with open(created["path"], "rb") as f:
         assert f.read(8) == b"pattern!"
@@ -434,7 +435,7 @@ async def test_disk_call_on_a_dead_mount_recovers_it(nodes: NodeFactory, volume:
     info = await node.engine.disk_info(volume, name)  # no probe ran: the call itself recovers
     assert info["exists"] is True
     assert len(kernel_stack(nodes.storage_dir)) == 1
-    assert node.engine.counters.recoveries[volume.key] == 1
+    assert node.engine.count(Metric.RECOVERIES, volume.key) == 1
     await node.engine.disk_remove(volume, name)
     await node.engine.release(volume, I1)
 

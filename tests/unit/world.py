@@ -1,0 +1,256 @@
+"""A node in memory for the core's procedures: a mount table, FUSE clients, a journal and a scheduler.
+
+``World`` answers every effect the way the node would; ``Scheduler`` runs
+several procedures at once, interleaved at every effect (locks and holder
+changes block like the driver's), so tests pick the order.  No Twisted, no root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+from glusterd_mgr.core import effects as fx
+from glusterd_mgr.core.machine import Core, EngineConfig
+from glusterd_mgr.errors import OperationTimeout, StateError, StorageError
+from glusterd_mgr.holders import Change, Holder, HolderTable
+from glusterd_mgr.mountinfo import escape
+from glusterd_mgr.volume import VolumeSpec
+
+MOUNTPOINT = "/run/ganeti/gluster"
+SPEC = VolumeSpec(host="10.0.0.2", port=24007, volume="gv0")
+SPACE = {"storage_size": 100, "storage_free": 50, "size_bytes": 100 << 20, "avail_bytes": 50 << 20, "files": 10, "files_free": 5}
+
+
+def config() -> EngineConfig:
+    return EngineConfig(storage_dir=MOUNTPOINT, whitelist=["/run/ganeti"], whitelist_file="/etc/ganeti/file-storage-paths")
+
+
+@dataclass
+class Mount:
+    source: str
+    fstype: str = "fuse.glusterfs"
+    client: str = "ok"  # "ok", "dead" (ENOTCONN) or "hung"
+
+
+@dataclass
+class World:
+    """The node as the effects see it."""
+
+    stacks: dict[str, list[Mount]] = field(default_factory=dict)
+    busy: bool = False  # a process uses the mount: a plain umount fails
+    mount_fails: bool = False
+    journal_fails: bool = False
+    orphans: list[int] = field(default_factory=list)
+    log_text: str = ""  # what the client log gains during a mount
+    journal: list[Change] = field(default_factory=list)
+    done: list[fx.Effect[Any]] = field(default_factory=list)
+    clock: float = 0.0
+
+    def stack(self, mountpoint: str = MOUNTPOINT) -> list[Mount]:
+        return self.stacks.setdefault(mountpoint, [])
+
+    def durable(self, spec: VolumeSpec = SPEC) -> set[Holder]:
+        table = HolderTable()
+        for change in self.journal:
+            if change.op == "acquire":
+                table.add(change.spec, change.mountpoint, change.holder)
+            else:
+                table.remove(change.spec, change.holder)
+        return set(table.of(spec))
+
+    def table(self) -> str:
+        lines = []
+        for n, (path, stack) in enumerate(sorted(self.stacks.items())):
+            for i, m in enumerate(stack):
+                lines.append(f"{100 + 10 * n + i} 27 0:{60 + i} / {escape(path)} rw,relatime shared:80 - {m.fstype} {m.source} rw")
+        return "".join(line + "\n" for line in lines)
+
+    def of(self, effect: fx.Effect[Any]) -> list[fx.Effect[Any]]:
+        """The effects done so far of ``effect``'s type."""
+        return [e for e in self.done if type(e) is type(effect)]
+
+    def answer(self, effect: fx.Effect[Any]) -> Any:
+        """Carry out an effect that needs no scheduling; raise what the node would raise."""
+        self.done.append(effect)
+        match effect:
+            case fx.ReadTable():
+                return self.table()
+            case fx.Resolve():
+                return frozenset({effect.host})
+            case fx.Statvfs():
+                stack = self.stack(effect.mountpoint)
+                client = stack[-1].client if stack else "ok"
+                if client == "hung":
+                    raise OperationTimeout(f"{effect.mountpoint} did not answer")
+                if client == "dead":
+                    raise StorageError(f"cannot {effect.action} {effect.mountpoint}: not connected", errno="ENOTCONN")
+                return dict(SPACE)
+            case fx.Run():
+                return self._run(effect)
+            case fx.ClientPids():
+                found, self.orphans = self.orphans, []
+                return found
+            case fx.PidsUsing():
+                return [4242] if self.busy else []
+            case fx.LogSize():
+                return 0
+            case fx.LogTail():
+                return self.log_text
+            case fx.PathsPresent() | fx.SweepTemps():
+                return []
+            case fx.ClientStatsOf() | fx.SetOomScore() | fx.WriteState():
+                return None
+            case fx.Systemd():
+                return False, ""
+            case fx.TcpProbe() | fx.MakeMountpoint() | fx.Kill() | fx.Say() | fx.Observe():
+                return None
+            case fx.Disk():
+                stack = self.stack(effect.mountpoint)
+                if not stack:
+                    raise StorageError("no such file", errno="ENOENT")
+                if stack[-1].client == "dead":
+                    raise StorageError(f"cannot open {effect.mountpoint}: not connected", errno="ENOTCONN")
+                return {"done": type(effect.operation).__name__}
+            case fx.WriteJournal():
+                if self.journal_fails:
+                    raise StateError("the journal cannot be written")
+                self.journal.append(effect.change)
+                return None
+            case fx.Now():
+                self.clock += 0.5
+                return self.clock
+        raise AssertionError(f"the world cannot answer {effect!r}")
+
+    def _run(self, effect: fx.Run) -> fx.ProcessResult:
+        argv = effect.argv
+        stack = self.stack(argv[-1])
+        if argv[0] == "mount":
+            if self.mount_fails:
+                return fx.ProcessResult(argv, 1, None, "Mount failed. Check the log file for more details.", False)
+            stack.append(Mount(argv[-2]))
+        elif "-l" in argv:
+            if stack:
+                stack.pop()
+        elif self.busy:
+            return fx.ProcessResult(argv, 32, None, f"umount: {argv[-1]}: target is busy.", False)
+        elif stack:
+            stack.pop()
+        return fx.ProcessResult(argv, 0, None, "", False)
+
+
+SYNCHRONOUS = (fx.IsLocked, fx.Begin, fx.End, fx.Now, fx.Say, fx.Observe, fx.Kill, fx.ReadTable, fx.Systemd)
+"""Effects the driver answers on the spot: between them no other call runs."""
+
+
+@dataclass
+class Task:
+    """One procedure in flight: a stack of generators (``Locked`` pushes its inner procedure)."""
+
+    name: str
+    frames: list[tuple[fx.Proc[Any], tuple[Hashable, ...]]]
+    pending: fx.Effect[Any] | None = None
+    outcome: Any = None
+    error: Exception | None = None
+    finished: bool = False
+
+
+class Scheduler:
+    """Runs procedures side by side against a ``World``; a step answers one task's pending effect."""
+
+    def __init__(self, world: World, core: Core) -> None:
+        self.world = world
+        self.core = core
+        self.tasks: list[Task] = []
+        self.locks: set[Hashable] = set()
+        self.changing: set[Hashable] = set()
+        self.on_finish: Callable[[Task], None] = lambda task: None
+        """Called the moment a call ends, before any other runs: when its answer would be sent."""
+
+    def start(self, name: str, proc: fx.Proc[Any], pending: Callable[[Task], None] = lambda task: None) -> Task:
+        """Start a call; ``pending`` sees its task before it runs (a call may end at once)."""
+        task = Task(name, [(proc, ())])
+        self.tasks.append(task)
+        pending(task)
+        self._resume(task, None, None)
+        if not task.finished and self._inline(task):
+            self.step(task)
+        return task
+
+    def runnable(self) -> list[Task]:
+        return [t for t in self.tasks if not t.finished and self._can_answer(t)]
+
+    def _can_answer(self, task: Task) -> bool:
+        effect = task.pending
+        if isinstance(effect, fx.Locked):
+            return not self.locks & set(effect.keys)
+        if isinstance(effect, fx.Settle):
+            return effect.key not in self.changing
+        return True
+
+    def step(self, task: Task) -> None:
+        """Answer the task's pending effect and run it to its next one that would wait in the driver."""
+        assert task.pending is not None and self._can_answer(task)
+        while True:
+            answer, error = self._answer(task)
+            self._resume(task, answer, error)
+            if task.finished or not self._inline(task):
+                return
+
+    def _inline(self, task: Task) -> bool:
+        """Whether the driver answers the pending effect without yielding to the reactor."""
+        effect = task.pending
+        if isinstance(effect, fx.Locked | fx.Settle):
+            return self._can_answer(task)  # a free lock or no change in flight: a fired Deferred
+        return isinstance(effect, SYNCHRONOUS)
+
+    def _answer(self, task: Task) -> tuple[Any, Exception | None]:
+        effect = task.pending
+        assert effect is not None
+        match effect:
+            case fx.Locked():
+                self.locks |= set(effect.keys)
+                task.frames.append((effect.proc, effect.keys))
+            case fx.IsLocked():
+                return effect.key in self.locks, None
+            case fx.Settle():
+                pass
+            case fx.Begin():
+                self.changing.add(effect.key)
+            case fx.End():
+                self.changing.discard(effect.key)
+            case _:
+                try:
+                    return self.world.answer(effect), None
+                except Exception as e:
+                    return None, e
+        return None, None
+
+    def _resume(self, task: Task, answer: Any, error: Exception | None) -> None:
+        while task.frames:
+            proc, keys = task.frames[-1]
+            try:
+                task.pending = proc.send(answer) if error is None else proc.throw(error)
+                return
+            except StopIteration as stop:
+                answer, error = stop.value, None
+            except Exception as e:
+                answer, error = None, e
+            task.frames.pop()
+            self.locks -= set(keys)
+        task.pending, task.finished, task.outcome, task.error = None, True, answer, error
+        self.on_finish(task)
+
+    def run(self, proc: fx.Proc[Any], name: str = "call") -> Task:
+        """Start a procedure and step it (alone) to its end."""
+        task = self.start(name, proc)
+        while not task.finished:
+            self.step(task)
+        return task
+
+    def drain(self) -> None:
+        """Step every task, oldest first, until all are done."""
+        while ready := self.runnable():
+            self.step(ready[0])
+        assert all(t.finished for t in self.tasks), "deadlock: tasks wait forever"
