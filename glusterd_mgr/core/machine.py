@@ -557,6 +557,11 @@ class Core:
             if vs.count() == 0:
                 vs.phase, vs.busy_pids = Phase.UNMOUNTED, []
                 return
+            if vs.phase in (Phase.UNMOUNTED, Phase.FAILED):
+                # Never mounted yet (an acquire is mounting it now) or its last mount failed: nothing
+                # vanished and no disk broke; mount it once the lock is free (or adopt the new mount).
+                yield from self._remount_if_held(vs)
+                return
             vs.phase = Phase.MISSING
             yield Say(Level.WARN, "{volume} vanished from {mountpoint} while held: mounting it again", self._where(vs))
             yield from self._mark_broken(vs, "it vanished from the mount table")

@@ -207,6 +207,20 @@ def test_probe_marks_a_vanished_held_mount_missing_and_mounts_it_again() -> None
     assert len(world.stack()) == 1
 
 
+def test_a_probe_during_the_first_mount_sees_nothing_vanish() -> None:
+    """The holder is counted before its mount is made: a probe then must not call the mount vanished."""
+    world, core, sched = node()
+    first = sched.start("acquire", core.acquire(SPEC, I1))
+    while not (isinstance(first.pending, fx.Run) and first.pending.argv[0] == "mount"):
+        sched.step(first)
+    probe = sched.start("probe", core.probe_all())
+    sched.drain()
+    assert first.outcome["mounted_now"] is True and probe.error is None
+    assert not [e for e in world.done if isinstance(e, fx.Say) and "vanished" in e.text]
+    assert core.volumes[SPEC].broken == set() and len(world.stack()) == 1
+    assert [argv[0] for argv in runs(world)] == ["mount"], "the probe adopted the new mount: no second mount"
+
+
 def test_probe_of_a_hung_mount_only_reports_it() -> None:
     world, core, sched = node()
     sched.run(core.acquire(SPEC, I1))
