@@ -49,13 +49,21 @@ def _restarted(node: Node, old_pid: int) -> bool:
     return active and _main_pid(node) not in (0, old_pid)
 
 
+def _fresh_report(g: Ganeti, old_boot: str) -> tuple[int, int, str] | None:
+    """The guest's latest report once it comes from a new boot and has verified a few rounds."""
+    reports = g.console("scope1")
+    last = reports[-1] if reports else None
+    return last if last and last[2] != old_boot and last[0] >= 3 else None
+
+
 def _mount_ids(node: Node) -> list[str]:
     return [line.split()[0] for line in node.mountinfo().splitlines() if f" {MOUNTPOINT} " in line and "fuse.glusterfs" in line]
 
 
 def test_client_in_its_own_scope_survives_the_daemons_unit(lab: Lab, g: Ganeti) -> None:
     n1, _ = lab.nodes
-    g.add("scope1", n1)
+    g.add("scope1", n1, hv="kvm")
+    seen = g.guest_progress("scope1")
     holder = g.disk_holder(g.uuid("scope1"))
     client = _client(n1)
     pid = int(client["pid"])
@@ -87,6 +95,7 @@ def test_client_in_its_own_scope_survives_the_daemons_unit(lab: Lab, g: Ganeti) 
         assert _mount_ids(n1) == mount, f"{how}: the same mount, adopted"
         assert holder in n1.holders(), f"{how}: holders kept"
         assert n1.run("systemctl", "is-active", unit).stdout.strip() == "active", f"{how}: the scope is untouched"
+        seen = g.assert_guest_io_ok("scope1", seen, figure=f"guest_io_scoped_client_daemon_{how.replace('-', '_')}")
 
 
 def test_a_killed_client_names_the_broken_instance_until_a_full_restart(lab: Lab, g: Ganeti) -> None:
@@ -107,7 +116,10 @@ def test_a_killed_client_names_the_broken_instance_until_a_full_restart(lab: Lab
     assert n1.run("gluster-mountctl", "status", check=False).returncode == 1, "a broken disk is a degraded node"
     journal = n1.run("journalctl", "-u", UNIT, "--no-pager", "-n", "50").stdout
     assert "failed under its holders" in journal and holder.split(":", 1)[1] in journal, journal
+    booted = g.guest_progress("scope1")[2]
     g.run("gnt-instance", "reboot", "--type=full", "scope1")
+    fresh = poll("the restarted guest to verify rounds", lambda: _fresh_report(g, booted), deadline=120, interval=1)
+    assert fresh[1] == 0, f"the guest works again after the full restart: {fresh}"
     mount = _mount(n1)
     assert mount["broken_holders"] == [] and mount["action"] is None, json.dumps(mount)
     g.assert_only_primary_holds("scope1", n1)
