@@ -72,6 +72,9 @@ class Settings:
     log_level: str = "info"
 
 
+_CHOICES = {"unmount_mode": ["plain", "lazy"], "log_level": ["debug", "info", "warn", "error"]}
+
+
 def parse_args(argv: Sequence[str] | None) -> Settings:
     defaults = Settings()
     parser = argparse.ArgumentParser(prog="ganeti-gluster-mountd", description="Owns every Gluster mount of this Ganeti node.")
@@ -83,9 +86,9 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         if isinstance(default, list):
             parser.add_argument(flag, action="append", default=None, help="repeatable (default: none)")
         elif f.name == "unmount_mode":
-            parser.add_argument(flag, choices=["plain", "lazy"], default=None, help="plain (default) or lazy (umount -l)")
+            parser.add_argument(flag, choices=_CHOICES[f.name], default=None, help="plain (default) or lazy (umount -l)")
         elif f.name == "log_level":
-            parser.add_argument(flag, choices=["debug", "info", "warn", "error"], default=None)
+            parser.add_argument(flag, choices=_CHOICES[f.name], default=None)
         else:
             parser.add_argument(flag, type=type(default), default=None, help=f"default: {default!r}")
     args = parser.parse_args(argv)
@@ -107,6 +110,8 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
                 ok = ok and all(isinstance(v, str) for v in value)
             if not ok or (want is int and isinstance(value, bool)):
                 parser.error(f"{args.config}: {key} must be {'a list of strings' if want is list else want.__name__}, not {value!r}")
+            if name in _CHOICES and value not in _CHOICES[name]:
+                parser.error(f"{args.config}: {key} must be one of {', '.join(_CHOICES[name])}, not {value!r}")
             setattr(settings, name, float(value) if want is float else value)
     for f in fields(Settings):
         value = getattr(args, f.name)
