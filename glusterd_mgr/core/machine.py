@@ -399,8 +399,16 @@ class Core:
         yield Settle(key)
         vs = self.state(spec)
         if holder in vs.holders:  # a retried call: the holder is durable already
-            fast = yield from self._fast(vs, (Phase.MOUNTED, Phase.HUNG, Phase.BUSY))
-            mounted_now = False if fast else (yield from self._locked_ensure(vs))
+            # Still a change in flight while it waits for the mount: a release of the same holder waits
+            # behind it instead of overtaking it and leaving an answered acquire (and its mount) unheld.
+            yield Begin(key)
+            try:
+                fast = yield from self._fast(vs, (Phase.MOUNTED, Phase.HUNG, Phase.BUSY))
+                mounted_now = False if fast else (yield from self._locked_ensure(vs))
+            except Exception as e:
+                yield End(key, e)
+                raise
+            yield End(key)
             vs.broken.discard(holder)  # acquired again after the recovery: a fresh open of the disk
             return {"mountpoint": vs.mountpoint, "holders": len(vs.holders), "mounted_now": mounted_now}
         fast = vs.count() > 0 and (yield from self._fast(vs, (Phase.MOUNTED, Phase.HUNG)))

@@ -85,6 +85,22 @@ def test_unknown_release_changes_nothing() -> None:
     assert world.journal == [] and runs(world) == []
 
 
+def test_a_release_waits_behind_a_retried_acquire_of_the_same_holder() -> None:
+    """Seen in the fault suite's storm: a retried acquire waiting for the mount lock was overtaken by a
+    release of its holder, and answered "acquired" with 0 holders (and a mount held for nobody)."""
+    world, core, sched = node()
+    sched.run(core.acquire(SPEC, I1))
+    sched.locks.add(("mount", MOUNTPOINT))  # a mount change is under way
+    again = sched.start("acquire again", core.acquire(SPEC, I1))
+    leave = sched.start("release", core.release(SPEC, I1))
+    assert isinstance(again.pending, fx.Locked) and isinstance(leave.pending, fx.Settle)
+    sched.locks.clear()
+    sched.drain()
+    assert again.outcome == {"mountpoint": MOUNTPOINT, "holders": 1, "mounted_now": False}
+    assert leave.outcome == {"holders": 0, "known": True, "unmounted": True, "busy": False}
+    assert world.durable() == set() and world.stack() == []
+
+
 def test_an_existing_mount_of_the_volume_is_adopted_never_mounted_twice() -> None:
     world, core, sched = node()
     world.stack().append(Mount(SPEC.mount_source))
