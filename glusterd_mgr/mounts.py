@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import posixpath
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .mountinfo import MountRecord
@@ -44,21 +44,17 @@ class Decision:
     top: MountRecord | None = None
 
 
-def decide(
-    spec: VolumeSpec,
-    stack: Sequence[MountRecord],
-    is_ours: Callable[[MountRecord], bool],
-    probe: Probe | None,
-) -> Decision:
-    """Decide for the mount stack at a mountpoint (bottom first).
+def decide(stack: Sequence[MountRecord], top_is_ours: bool, probe: Probe | None) -> Decision:
+    """Decide for the mount stack at a mountpoint (bottom first): only its top counts, as a lookup sees it.
 
-    ``probe`` is the liveness of the top mount when it is ours; pass None when
-    not probed yet (then ADOPT means "probe, then decide again").
+    ``top_is_ours`` is the caller's finding that the top mount is this volume's (a
+    non-glusterfs mount never is); ``probe`` is its liveness, None when not probed
+    yet (then ADOPT means "probe, then decide again").
     """
     if not stack:
         return Decision(Action.MOUNT)
     top = stack[-1]
-    if not (top.is_glusterfs and is_ours(top)):
+    if not (top.is_glusterfs and top_is_ours):
         return Decision(Action.CONFLICT, top)
     if probe is None or probe is Probe.OK:
         return Decision(Action.ADOPT, top)

@@ -74,18 +74,7 @@ def always(r: MountRecord) -> bool:
     ],
 )
 def test_decide(stack: list[MountRecord], is_ours: Callable[[MountRecord], bool], probe: Probe | None, want: Decision) -> None:
-    assert decide(SPEC, stack, is_ours, probe) == want
-
-
-def test_decide_asks_only_about_the_top() -> None:
-    asked: list[MountRecord] = []
-
-    def is_ours(r: MountRecord) -> bool:
-        asked.append(r)
-        return True
-
-    decide(SPEC, [OTHER_VOLUME, OTHER_SERVER, OURS], is_ours, Probe.OK)
-    assert asked == [OURS]
+    assert decide(stack, bool(stack) and is_ours(stack[-1]), probe) == want
 
 
 # -- commands ---------------------------------------------------------------------

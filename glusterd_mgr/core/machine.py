@@ -260,7 +260,7 @@ class Core:
         stack = yield from self._stack(vs.mountpoint)
         ours = bool(stack) and (yield from self._is_ours(vs.spec, stack[-1]))
         probe = (yield from self._probe(vs)) if ours else None
-        decision = decide(vs.spec, stack, lambda _record: ours, probe)
+        decision = decide(stack, ours, probe)
         if decision.action is Action.CONFLICT:
             top = decision.top
             assert top is not None

@@ -118,6 +118,17 @@ def test_another_file_system_on_the_mountpoint_is_a_conflict() -> None:
     assert core.volumes[SPEC].holders == set()
 
 
+def test_our_volume_under_another_volume_on_top_is_a_conflict() -> None:
+    """Only the top of a stack is what a lookup reaches: our mount buried under another volume is no use."""
+    world, core, sched = node()
+    other = SPEC.__class__(host=SPEC.host, port=SPEC.port, volume="gv1")
+    world.stack().extend([Mount(SPEC.mount_source), Mount(other.mount_source)])
+    task = sched.run(core.acquire(SPEC, I1))
+    assert isinstance(task.error, VolumeConflict)
+    assert other.mount_source in task.error.message
+    assert runs(world) == [] and world.journal == [] and len(world.stack()) == 2
+
+
 def test_another_held_volume_on_the_same_mountpoint_is_a_conflict() -> None:
     _world, core, sched = node()
     sched.run(core.acquire(SPEC, I1))
