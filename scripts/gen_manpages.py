@@ -17,7 +17,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from glusterd_mgr import __version__, ctl, daemon
+from glusterd_mgr import __version__, ctl
+from glusterd_mgr.app import settings
 
 # dpkg-buildpackage sets SOURCE_DATE_EPOCH from debian/changelog: the same tree gives the same pages.
 DATE = time.strftime("%Y-%m-%d", time.gmtime(int(os.environ.get("SOURCE_DATE_EPOCH", time.time()))))
@@ -39,7 +40,7 @@ def verbatim(text: str) -> str:
 def daemon_help() -> str:
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf), contextlib.suppress(SystemExit):
-        daemon.parse_args(["--help"])
+        settings.parse_args(["--help"])
     return buf.getvalue()
 
 
@@ -91,7 +92,7 @@ def ctl_page() -> str:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
+    if len(argv) != 1 or argv[0].startswith("-"):  # --help (or a typo) is no output folder
         print(__doc__, file=sys.stderr)
         return 2
     os.makedirs(argv[0], exist_ok=True)

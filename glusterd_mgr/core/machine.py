@@ -199,7 +199,7 @@ class Core:
         """How many mounts of this volume are stacked on ``mountpoint`` (read afresh)."""
         count = 0
         for record in (yield from self._stack(mountpoint)):
-            count += (yield from self._is_ours(spec, record))
+            count += yield from self._is_ours(spec, record)
         return count
 
     def _kernel_has(self, vs: VolumeState) -> Proc[bool]:

@@ -13,7 +13,7 @@ from twisted.web.resource import Resource
 from twisted.web.test.requesthelper import DummyChannel, DummyRequest
 
 from glusterd_mgr import rpc
-from glusterd_mgr.daemon import handlers
+from glusterd_mgr.app.service import handlers
 from glusterd_mgr.errors import NoSuchDisk
 from glusterd_mgr.schema import load
 from glusterd_mgr.volumes import Engine
@@ -23,7 +23,7 @@ HOLDER = {"kind": "instance", "id": "i1"}
 
 
 class FakeEngine:
-    """The engine methods ``daemon.handlers`` calls, recording what they were given."""
+    """The engine methods ``app.service.handlers`` calls, recording what they were given."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []

@@ -1,4 +1,4 @@
-"""``daemon.parse_args``: flags, the TOML file, which wins, and what is refused (argparse: SystemExit(2), message on stderr)."""
+"""``app.settings.parse_args``: flags, the TOML file, which wins, and what is refused (argparse: SystemExit(2), message on stderr)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from glusterd_mgr import fuse_client
-from glusterd_mgr.daemon import Settings, parse_args
+from glusterd_mgr.app.settings import Settings, parse_args
 
 
 def refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
