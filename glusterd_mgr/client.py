@@ -1,7 +1,8 @@
 """A synchronous client for ganeti-gluster-mountd: JSON-RPC 2.0 over HTTP/1.1 on a Unix socket.
 
 Ganeti's node daemon imports this module, so it uses the standard library
-only (plus ``glusterd_mgr.errors``, which is stdlib-only too).
+only (plus ``glusterd_mgr.errors`` and the typed results of
+``glusterd_mgr.core.results``, both stdlib-only too).
 
 Every failure is raised as a :class:`~glusterd_mgr.errors.MountdError`:
 
@@ -23,8 +24,19 @@ import itertools
 import json
 import socket
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
+from .core.results import (
+    AcquireResult,
+    DiskCreated,
+    DiskGrown,
+    DiskInfoResult,
+    DiskRemoved,
+    DiskRenamed,
+    ReleaseResult,
+    Space,
+    Status,
+)
 from .errors import ERRORS_BY_CODE, MountdError, OperationTimeout
 
 DEFAULT_SOCKET = "/run/ganeti-gluster-mountd/rpc.sock"
@@ -189,24 +201,24 @@ class Client:
 
     # -- typed helpers -----------------------------------------------------
 
-    def acquire(self, volume: Mapping[str, Any], holder: Mapping[str, Any]) -> Any:
+    def acquire(self, volume: Mapping[str, Any], holder: Mapping[str, Any]) -> AcquireResult:
         """Add ``holder`` ({"kind", "id"}) to ``volume`` ({"host", "port", "volume"}), mounting it if needed."""
-        return self.call("volume.acquire", {"volume": dict(volume), "holder": dict(holder)})
+        return cast(AcquireResult, self.call("volume.acquire", {"volume": dict(volume), "holder": dict(holder)}))
 
-    def release(self, volume: Mapping[str, Any], holder: Mapping[str, Any]) -> Any:
+    def release(self, volume: Mapping[str, Any], holder: Mapping[str, Any]) -> ReleaseResult:
         """Remove ``holder`` from ``volume``; the last holder's release unmounts it."""
-        return self.call("volume.release", {"volume": dict(volume), "holder": dict(holder)})
+        return cast(ReleaseResult, self.call("volume.release", {"volume": dict(volume), "holder": dict(holder)}))
 
-    def statvfs(self, volume: Mapping[str, Any]) -> Any:
+    def statvfs(self, volume: Mapping[str, Any]) -> Space:
         """The volume's size and free space, in MiB."""
-        return self.call("volume.statvfs", {"volume": dict(volume)})
+        return cast(Space, self.call("volume.statvfs", {"volume": dict(volume)}))
 
-    def disk_create(self, volume: Mapping[str, Any], path: str, size: int, preallocate: bool = False) -> Any:
+    def disk_create(self, volume: Mapping[str, Any], path: str, size: int, preallocate: bool = False) -> DiskCreated:
         """Create the disk file ``path`` (relative to the volume root) of ``size`` MiB."""
-        return self.call("disk.create", {"volume": dict(volume), "path": path, "size": size, "preallocate": preallocate})
+        return cast(DiskCreated, self.call("disk.create", {"volume": dict(volume), "path": path, "size": size, "preallocate": preallocate}))
 
-    def disk_remove(self, volume: Mapping[str, Any], path: str) -> Any:
-        return self.call("disk.remove", {"volume": dict(volume), "path": path})
+    def disk_remove(self, volume: Mapping[str, Any], path: str) -> DiskRemoved:
+        return cast(DiskRemoved, self.call("disk.remove", {"volume": dict(volume), "path": path}))
 
     def disk_grow(
         self,
@@ -216,26 +228,26 @@ class Client:
         dryrun: bool = False,
         backingstore: bool = True,
         preallocate: bool = False,
-    ) -> Any:
+    ) -> DiskGrown:
         """Grow the disk file ``path`` by ``amount`` MiB (``preallocate``: allocate the new range now)."""
         params = {"volume": dict(volume), "path": path, "amount": amount, "dryrun": dryrun, "backingstore": backingstore}
         if preallocate:
             params["preallocate"] = True
-        return self.call("disk.grow", params)
+        return cast(DiskGrown, self.call("disk.grow", params))
 
-    def disk_info(self, volume: Mapping[str, Any], path: str) -> Any:
-        return self.call("disk.info", {"volume": dict(volume), "path": path})
+    def disk_info(self, volume: Mapping[str, Any], path: str) -> DiskInfoResult:
+        return cast(DiskInfoResult, self.call("disk.info", {"volume": dict(volume), "path": path}))
 
-    def disk_rename(self, volume: Mapping[str, Any], path: str, new_path: str) -> Any:
+    def disk_rename(self, volume: Mapping[str, Any], path: str, new_path: str) -> DiskRenamed:
         """Move the disk ``path`` to ``new_path`` in the same folder; never over an existing disk."""
-        return self.call("disk.rename", {"volume": dict(volume), "path": path, "new_path": new_path})
+        return cast(DiskRenamed, self.call("disk.rename", {"volume": dict(volume), "path": path, "new_path": new_path}))
 
-    def status(self) -> dict[str, Any]:
-        """``{"version": str, "mounts": [...]}``, one entry per volume the daemon tracks."""
+    def status(self) -> Status:
+        """The daemon's version and one entry per volume it tracks."""
         result = self.call("status")
         if not isinstance(result, dict):
             raise RpcError(f"ganeti-gluster-mountd answered status with {type(result).__name__}, not an object")
-        return result
+        return cast(Status, result)
 
     def metrics(self) -> str:
         """The daemon's Prometheus metrics, as text (``GET /metrics`` on the same socket)."""

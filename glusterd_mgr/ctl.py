@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO, TypeVar
 
 from .client import DEFAULT_SOCKET, DEFAULT_TIMEOUT, Client, DaemonNotRunning
+from .core.results import Status, VolumeStatus
 from .errors import MountdError
 
 EXIT_OK = 0
@@ -166,7 +167,7 @@ def process_name(pid: int, proc: str | None = None) -> str:
         return "?"
 
 
-def is_degraded(mount: dict[str, Any]) -> bool:
+def is_degraded(mount: VolumeStatus) -> bool:
     return mount.get("state") not in HEALTHY_STATES or bool(mount.get("last_error")) or bool(mount.get("broken_holders"))
 
 
@@ -176,7 +177,7 @@ def _age(started: Any) -> str:
     return f"{max(0, int(time.time() - started))} s"
 
 
-def render_status(result: dict[str, Any], out: TextIO, proc: str | None = None) -> None:
+def render_status(result: Status, out: TextIO, proc: str | None = None) -> None:
     mounts = result.get("mounts") or []
     out.write(f"ganeti-gluster-mountd {result.get('version', '?')}: {len(mounts)} mount(s)\n")
     for mount in mounts:

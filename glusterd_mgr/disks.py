@@ -14,8 +14,8 @@ import socket
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
+from .core.results import DiskCreated, DiskFacts, DiskGrown, DiskRemoved, DiskRenamed
 from .errors import DiskExists, NoSuchDisk, PathRefused, StorageError
 from .policy import DiskPath
 from .statvfs import MIB
@@ -112,7 +112,7 @@ def sweep_temps(root: str, folder: tuple[str, ...], node: str = NODE) -> list[st
     return stale
 
 
-def create(root: str, disk: DiskPath, size_mib: int, preallocate: bool = False) -> dict[str, Any]:
+def create(root: str, disk: DiskPath, size_mib: int, preallocate: bool = False) -> DiskCreated:
     """Create a new disk, never overwriting; a failure (or a crash) leaves nothing under its name.
 
     The file is sized under a temporary name and then hard-linked into place:
@@ -156,7 +156,7 @@ def _unlink_quietly(dfd: int, name: str) -> None:
         pass
 
 
-def remove(root: str, disk: DiskPath) -> dict[str, Any]:
+def remove(root: str, disk: DiskPath) -> DiskRemoved:
     """Remove a disk; removing a missing one says so and succeeds."""
     try:
         with _folder(root, disk, create=False) as dfd:
@@ -176,7 +176,7 @@ def remove(root: str, disk: DiskPath) -> dict[str, Any]:
 
 def grow(
     root: str, disk: DiskPath, amount_mib: int, dryrun: bool = False, backingstore: bool = True, preallocate: bool = False
-) -> dict[str, Any]:
+) -> DiskGrown:
     """Grow by ``amount_mib`` (never shrink), as Ganeti's ``FileDeviceHelper.Grow``.
 
     ``backingstore=False`` changes nothing (only the logical size grows, which is
@@ -212,7 +212,7 @@ def grow(
     return {"size_bytes": new_size, "changed": True}
 
 
-def rename(root: str, disk: DiskPath, new: DiskPath) -> dict[str, Any]:
+def rename(root: str, disk: DiskPath, new: DiskPath) -> DiskRenamed:
     """Move a disk to a new name in the same folder, never over an existing disk.
 
     A hard link to the new name then an unlink of the old: ``link`` fails if the
@@ -239,7 +239,7 @@ def rename(root: str, disk: DiskPath, new: DiskPath) -> dict[str, Any]:
     return {"path": os.path.join(root, new.relative), "renamed": True}
 
 
-def info(root: str, disk: DiskPath) -> dict[str, Any]:
+def info(root: str, disk: DiskPath) -> DiskFacts:
     try:
         with _folder(root, disk, create=False) as dfd:
             st = _regular(dfd, disk)

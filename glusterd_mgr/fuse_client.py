@@ -19,7 +19,9 @@ Pure: names, command lines and thresholds; the daemon runs and reads them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from .core.results import ClientFigures
 
 SLICE = "ganeti-gluster.slice"
 DEFAULT_OOM_SCORE_ADJ = -900
@@ -90,9 +92,17 @@ class ClientStats:
     unit: str
     """The systemd unit whose cgroup holds it (its scope), or ``""`` where there is none."""
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> ClientFigures:
         """As ``status`` shows it: the start time, not an age, so the same state reads the same."""
-        return asdict(self)
+        return ClientFigures(
+            pid=self.pid,
+            resident_memory_bytes=self.resident_memory_bytes,
+            threads=self.threads,
+            open_fds=self.open_fds,
+            start_time_seconds=self.start_time_seconds,
+            oom_score_adj=self.oom_score_adj,
+            unit=self.unit,
+        )
 
 
 def unit_of_cgroup(cgroup_text: str) -> str:

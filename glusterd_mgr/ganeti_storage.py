@@ -38,6 +38,7 @@ from ganeti import constants, errors
 from ganeti.storage import base, container
 
 from . import client as mountd_client
+from .core.results import DiskInfoResult, VolumeStatus
 from .errors import DiskExists, MountdError
 
 SOCKET_ENV = "GANETI_GLUSTER_MOUNTD_SOCKET"
@@ -150,9 +151,9 @@ class GlusterStorage(base.BlockDev):  # type: ignore[misc]  # ganeti is untyped
         who = holder or self.holder
         self._rpc(f"{self.path}: cannot release the Gluster volume", lambda c: c.release(self.volume, who))
 
-    def _info(self) -> dict[str, Any]:
-        info: dict[str, Any] = self._rpc(f"{self.path}: cannot stat", lambda c: c.disk_info(self.volume, self.path))
-        self.mountpoint = str(info["mountpoint"])
+    def _info(self) -> DiskInfoResult:
+        info = self._rpc(f"{self.path}: cannot stat", lambda c: c.disk_info(self.volume, self.path))
+        self.mountpoint = info["mountpoint"]
         self.full_path = os.path.join(self.mountpoint, self.path)
         return info
 
@@ -311,7 +312,7 @@ class GlusterStorageUnit(container._Base):  # type: ignore[misc]
         return [self._row(client, mounts, path, fields) for path in (self._paths if name is None else [name])]
 
     @staticmethod
-    def _row(client: mountd_client.Client, mounts: list[dict[str, Any]], path: str, fields: Sequence[str]) -> list[Any]:
+    def _row(client: mountd_client.Client, mounts: list[VolumeStatus], path: str, fields: Sequence[str]) -> list[Any]:
         wanted = _as_kernel_names(path)
         volume = next((m["volume"] for m in mounts if _as_kernel_names(m["mountpoint"]) == wanted), None)
         if volume is None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+
+from .core.results import Space
 
 MIB = 1024 * 1024
 
 
-def space_info(st: os.statvfs_result) -> dict[str, Any]:
+def space_info(st: os.statvfs_result) -> Space:
     """MiB figures floor-divided exactly as Ganeti does, plus bytes and inodes."""
     size_bytes = st.f_frsize * st.f_blocks
     avail_bytes = st.f_frsize * st.f_bavail

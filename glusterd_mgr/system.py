@@ -29,6 +29,7 @@ from twisted.python.threadpool import ThreadPool
 
 from . import disks
 from .core.effects import CreateDisk, DiskInfo, DiskOperation, GrowDisk, ProcessResult, RemoveDisk, RenameDisk
+from .core.results import DiskResult, Space
 from .errors import MountFailed, OperationTimeout
 from .fuse_client import ClientStats, unit_of_cgroup
 from .journal import write_file_atomically
@@ -48,7 +49,7 @@ class System(Protocol):
 
     def run(self, argv: Sequence[str], cwd: str, timeout: float) -> Deferred[ProcessResult]: ...
 
-    def statvfs(self, mountpoint: str, timeout: float, action: str) -> Deferred[dict[str, Any]]:
+    def statvfs(self, mountpoint: str, timeout: float, action: str) -> Deferred[Space]:
         """``space_info`` of the mount; ``StorageError`` (named by ``action``) or ``OperationTimeout`` when it fails."""
         ...
 
@@ -62,7 +63,7 @@ class System(Protocol):
 
     def sweep_temps(self, mountpoint: str, folder: tuple[str, ...], timeout: float) -> Deferred[list[str]]: ...
 
-    def disk(self, mountpoint: str, operation: DiskOperation, timeout: float) -> Deferred[dict[str, Any]]: ...
+    def disk(self, mountpoint: str, operation: DiskOperation, timeout: float) -> Deferred[DiskResult]: ...
 
     def write_state(self, path: str, data: bytes) -> Deferred[None]:
         """Replace a file of the daemon's state atomically."""
@@ -390,8 +391,8 @@ class RealSystem:
         self.reactor.spawnProcess(proto, "/usr/bin/setsid", full, env=env, path=cwd)
         return proto.done
 
-    def statvfs(self, mountpoint: str, timeout: float, action: str) -> Deferred[dict[str, Any]]:
-        def call() -> dict[str, Any]:
+    def statvfs(self, mountpoint: str, timeout: float, action: str) -> Deferred[Space]:
+        def call() -> Space:
             try:
                 return space_info(os.statvfs(mountpoint))
             except OSError as e:
@@ -414,7 +415,7 @@ class RealSystem:
     def sweep_temps(self, mountpoint: str, folder: tuple[str, ...], timeout: float) -> Deferred[list[str]]:
         return self.fs_pool.run(mountpoint, lambda: disks.sweep_temps(mountpoint, folder), timeout)
 
-    def disk(self, mountpoint: str, operation: DiskOperation, timeout: float) -> Deferred[dict[str, Any]]:
+    def disk(self, mountpoint: str, operation: DiskOperation, timeout: float) -> Deferred[DiskResult]:
         return self.fs_pool.run(mountpoint, lambda: run_disk_operation(mountpoint, operation), timeout)
 
     def write_state(self, path: str, data: bytes) -> Deferred[None]:
@@ -492,7 +493,7 @@ class _ProbeFactory(ClientFactory):
             self.result.callback((reason,))
 
 
-def run_disk_operation(root: str, op: DiskOperation) -> dict[str, Any]:
+def run_disk_operation(root: str, op: DiskOperation) -> DiskResult:
     """Carry out one disk operation in the volume mounted at ``root`` (blocking: runs in the pool)."""
     match op:
         case CreateDisk():

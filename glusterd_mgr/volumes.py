@@ -18,7 +18,17 @@ from twisted.python.failure import Failure
 
 from .core import effects as fx
 from .core.machine import Core, EngineConfig, Phase, VolumeState
-from .core.results import AcquireResult, ReleaseResult, VolumeStatus
+from .core.results import (
+    AcquireResult,
+    DiskCreated,
+    DiskGrown,
+    DiskInfoResult,
+    DiskRemoved,
+    DiskRenamed,
+    ReleaseResult,
+    Space,
+    VolumeStatus,
+)
 from .holders import Change, Holder, HolderTable
 from .sync import KeyedLock, OneShot
 from .system import System
@@ -178,24 +188,24 @@ class Engine:
     async def release(self, spec: VolumeSpec, holder: Holder) -> ReleaseResult:
         return await self.run(self.core.release(spec, holder))
 
-    async def disk_create(self, spec: VolumeSpec, path: str, size: int, preallocate: bool = False) -> dict[str, Any]:
+    async def disk_create(self, spec: VolumeSpec, path: str, size: int, preallocate: bool = False) -> DiskCreated:
         return await self.run(self.core.disk_create(spec, path, size, preallocate))
 
-    async def disk_remove(self, spec: VolumeSpec, path: str) -> dict[str, Any]:
+    async def disk_remove(self, spec: VolumeSpec, path: str) -> DiskRemoved:
         return await self.run(self.core.disk_remove(spec, path))
 
     async def disk_grow(
         self, spec: VolumeSpec, path: str, amount: int, dryrun: bool = False, backingstore: bool = True, preallocate: bool = False
-    ) -> dict[str, Any]:
+    ) -> DiskGrown:
         return await self.run(self.core.disk_grow(spec, path, amount, dryrun, backingstore, preallocate))
 
-    async def disk_rename(self, spec: VolumeSpec, path: str, new_path: str) -> dict[str, Any]:
+    async def disk_rename(self, spec: VolumeSpec, path: str, new_path: str) -> DiskRenamed:
         return await self.run(self.core.disk_rename(spec, path, new_path))
 
-    async def disk_info(self, spec: VolumeSpec, path: str) -> dict[str, Any]:
+    async def disk_info(self, spec: VolumeSpec, path: str) -> DiskInfoResult:
         return await self.run(self.core.disk_info(spec, path))
 
-    async def statvfs(self, spec: VolumeSpec) -> dict[str, Any]:
+    async def statvfs(self, spec: VolumeSpec) -> Space:
         return await self.run(self.core.statvfs(spec))
 
     async def recover(self) -> None:

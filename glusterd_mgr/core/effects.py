@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar, cast
 from ..fuse_client import ClientStats
 from ..holders import Change
 from ..policy import DiskPath
+from .results import DiskResult, Space
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -70,7 +71,7 @@ class Resolve(Effect[frozenset[str]]):
 
 
 @dataclass(frozen=True)
-class Statvfs(Effect[dict[str, Any]]):
+class Statvfs(Effect[Space]):
     """The space figures of a mountpoint (``statvfs.space_info``); fails with ``OperationTimeout`` or ``StorageError``."""
 
     mountpoint: str
@@ -222,7 +223,7 @@ DiskOperation = CreateDisk | RemoveDisk | GrowDisk | RenameDisk | DiskInfo
 
 
 @dataclass(frozen=True)
-class Disk(Effect[dict[str, Any]]):
+class Disk(Effect[DiskResult]):
     """One disk operation inside the mounted volume at ``mountpoint``."""
 
     mountpoint: str

@@ -16,7 +16,7 @@ import enum
 import errno
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import cast
 
 from .. import fuse_client, volfile_servers
 from ..errors import MountdError, MountFailed, NotMounted, OperationTimeout, StorageError, VolumeConflict
@@ -65,7 +65,19 @@ from .effects import (
     WriteState,
     ask,
 )
-from .results import AcquireResult, ReleaseResult, VolumeStatus
+from .results import (
+    AcquireResult,
+    DiskCreated,
+    DiskFacts,
+    DiskGrown,
+    DiskInfoResult,
+    DiskRemoved,
+    DiskRenamed,
+    DiskResult,
+    ReleaseResult,
+    Space,
+    VolumeStatus,
+)
 
 
 class Phase(enum.Enum):
@@ -109,7 +121,7 @@ class VolumeState:
     phase: Phase = Phase.UNMOUNTED
     last_error: str | None = None
     busy_pids: list[int] = field(default_factory=list)
-    space: dict[str, Any] | None = None
+    space: Space | None = None
     probing: bool = False
     swept: bool = False
     client: fuse_client.ClientStats | None = None
@@ -450,7 +462,7 @@ class Core:
 
     # -- disks -------------------------------------------------------------------------------
 
-    def _with_mount(self, spec: VolumeSpec, what: str, operation: DiskOperation, timeout: float) -> Proc[dict[str, Any]]:
+    def _with_mount(self, spec: VolumeSpec, what: str, operation: DiskOperation, timeout: float) -> Proc[DiskResult]:
         """Run a disk operation with the volume mounted.
 
         An unmounted volume is mounted for the call under an ephemeral ``job``
@@ -484,7 +496,7 @@ class Core:
 
     def _disk_call(
         self, spec: VolumeSpec, what: str, operation: DiskOperation, disks: list[DiskPath], timeout: float | None = None
-    ) -> Proc[dict[str, Any]]:
+    ) -> Proc[DiskResult]:
         """Run a disk operation holding the disks' locks (in sorted order: two-disk calls cannot deadlock)."""
         keys = tuple(("disk", spec, name) for name in sorted({d.relative for d in disks}))
         label = f"{what}:{disks[0].relative}"
@@ -493,32 +505,33 @@ class Core:
     def _disk(self, path: str) -> DiskPath:
         return check_disk_path(path, self.config.disk_folder)
 
-    def disk_create(self, spec: VolumeSpec, path: str, size: int, preallocate: bool = False) -> Proc[dict[str, Any]]:
+    def disk_create(self, spec: VolumeSpec, path: str, size: int, preallocate: bool = False) -> Proc[DiskCreated]:
         disk = self._disk(path)
         # Preallocation may write zeros where the file system cannot fallocate: allow for 64 MiB/s.
         timeout = self.config.fs_timeout + (size / 64 if preallocate else 0)
-        return (yield from self._disk_call(spec, "create", CreateDisk(disk, size, preallocate), [disk], timeout))
+        return cast(DiskCreated, (yield from self._disk_call(spec, "create", CreateDisk(disk, size, preallocate), [disk], timeout)))
 
-    def disk_remove(self, spec: VolumeSpec, path: str) -> Proc[dict[str, Any]]:
+    def disk_remove(self, spec: VolumeSpec, path: str) -> Proc[DiskRemoved]:
         disk = self._disk(path)
-        return (yield from self._disk_call(spec, "remove", RemoveDisk(disk), [disk]))
+        return cast(DiskRemoved, (yield from self._disk_call(spec, "remove", RemoveDisk(disk), [disk])))
 
     def disk_grow(
         self, spec: VolumeSpec, path: str, amount: int, dryrun: bool = False, backingstore: bool = True, preallocate: bool = False
-    ) -> Proc[dict[str, Any]]:
+    ) -> Proc[DiskGrown]:
         disk = self._disk(path)
-        return (yield from self._disk_call(spec, "grow", GrowDisk(disk, amount, dryrun, backingstore, preallocate), [disk]))
+        operation = GrowDisk(disk, amount, dryrun, backingstore, preallocate)
+        return cast(DiskGrown, (yield from self._disk_call(spec, "grow", operation, [disk])))
 
-    def disk_rename(self, spec: VolumeSpec, path: str, new_path: str) -> Proc[dict[str, Any]]:
+    def disk_rename(self, spec: VolumeSpec, path: str, new_path: str) -> Proc[DiskRenamed]:
         disk, new = self._disk(path), self._disk(new_path)
-        return (yield from self._disk_call(spec, "rename", RenameDisk(disk, new), [disk, new]))
+        return cast(DiskRenamed, (yield from self._disk_call(spec, "rename", RenameDisk(disk, new), [disk, new])))
 
-    def disk_info(self, spec: VolumeSpec, path: str) -> Proc[dict[str, Any]]:
+    def disk_info(self, spec: VolumeSpec, path: str) -> Proc[DiskInfoResult]:
         disk = self._disk(path)
-        result = yield from self._disk_call(spec, "info", DiskInfo(disk), [disk])
-        return {**result, "uri": spec.uri(path), "mountpoint": self.state(spec).mountpoint}
+        facts = cast(DiskFacts, (yield from self._disk_call(spec, "info", DiskInfo(disk), [disk])))
+        return {**facts, "uri": spec.uri(path), "mountpoint": self.state(spec).mountpoint}
 
-    def statvfs(self, spec: VolumeSpec) -> Proc[dict[str, Any]]:
+    def statvfs(self, spec: VolumeSpec) -> Proc[Space]:
         """Space of a mounted volume; never mounts (a node not using the volume reports a failure)."""
         vs = self.volumes.get(spec)
         mountpoint = vs.mountpoint if vs else self.config.storage_dir
