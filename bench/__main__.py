@@ -33,8 +33,8 @@ import psutil
 
 from glusterd_mgr import mountinfo
 from glusterd_mgr.client import Client
-from tests import glusterlab
-from tests.daemon_proc import DaemonProcess
+from tests.support import glusterlab
+from tests.support.daemon_proc import DaemonProcess
 
 MIB = 1 << 20
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from tests.glusterlab import poll
+from tests.support.glusterlab import poll
 
 from . import config, gluster, guest, install, net, rootfs
 from .node import Node, cgroup_dirs, wait_all
@@ -55,8 +55,10 @@ KVM_ACCEL = (
 
 
 # Ganeti's default policy wants at least one NIC; the lab's instances need none.
-IPOLICY = ("min:cpu-count=1,disk-count=1,disk-size=1024,memory-size=128,nic-count=0,spindle-use=1"
-           "/max:cpu-count=8,disk-count=16,disk-size=1048576,memory-size=32768,nic-count=8,spindle-use=12")
+IPOLICY = (
+    "min:cpu-count=1,disk-count=1,disk-size=1024,memory-size=128,nic-count=0,spindle-use=1"
+    "/max:cpu-count=8,disk-count=16,disk-size=1048576,memory-size=32768,nic-count=8,spindle-use=12"
+)
 
 
 def cluster_init_argv() -> list[str]:

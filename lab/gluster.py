@@ -1,6 +1,6 @@
 """Three Gluster servers on the lab bridge serving one replica-3 volume ``gv0``.
 
-Each server is ``tests/glusterlab.py``'s ``GlusterServer`` (glusterd in its own
+Each server is ``tests/support/glusterlab.py``'s ``GlusterServer`` (glusterd in its own
 network and private mount namespace, state under its folder), plugged into the
 lab bridge instead of a veth pair to the host.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from tests.glusterlab import GlusterServer, poll
+from tests.support.glusterlab import GlusterServer, poll
 
 from . import config, net
 from .config import Host

@@ -16,11 +16,13 @@ import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import psutil
 
-from tests.glusterlab import poll
+from glusterd_mgr.mountinfo import MountRecord
+from tests.support import kernel
+from tests.support.glusterlab import poll
 
 from . import config
 from .config import Host
@@ -190,21 +192,35 @@ class Node:
     def boot_id(self) -> str:
         return self.run("cat", "/proc/sys/kernel/random/boot_id").stdout.strip()
 
-    def mountinfo(self) -> str:
+    def mount_table(self) -> list[MountRecord]:
         """The node's mount table, as its own processes see it."""
         pid = self.leader()
         assert pid is not None, f"{self.name} is not running"
-        with open(f"/proc/{pid}/mountinfo") as f:
-            return f.read()
+        return kernel.mount_table(f"/proc/{pid}/mountinfo")
 
     def gluster_mounts(self) -> list[str]:
         """Mountpoints of glusterfs FUSE mounts in the node, as the kernel names them."""
-        out = []
-        for line in self.mountinfo().splitlines():
-            left, _, right = line.partition(" - ")
-            if right.split()[0:1] == ["fuse.glusterfs"]:
-                out.append(left.split()[4])
-        return out
+        return [r.path for r in self.mount_table() if r.is_glusterfs]
+
+    def gluster_mount_ids(self) -> list[int]:
+        """The kernel's ids of the node's glusterfs mounts: the same ids mean the same mounts, adopted."""
+        return [r.mount_id for r in self.mount_table() if r.is_glusterfs]
+
+    def main_pid(self, unit: str) -> int:
+        """The unit's main process in the node (0 when it has none)."""
+        return int(self.run("systemctl", "show", "-p", "MainPID", "--value", unit).stdout.strip())
+
+    def unit_pids(self, unit: str) -> list[int]:
+        """Every process in the unit's cgroup."""
+        group = self.run("systemctl", "show", "-p", "ControlGroup", "--value", unit).stdout.strip()
+        procs = f"/sys/fs/cgroup{group}/cgroup.procs /sys/fs/cgroup/unified{group}/cgroup.procs"
+        out = self.run("sh", "-c", f"cat {procs} 2>/dev/null", check=False)
+        return sorted({int(p) for p in out.stdout.split()})
+
+    def client_pid(self) -> int:
+        """The FUSE client of the node's one mount, as its daemon reports it."""
+        [mount] = cast(list[dict[str, Any]], self.daemon_status()["mounts"])
+        return int(mount["client"]["pid"])
 
     def daemon_status(self) -> dict[str, object]:
         r = self.run("gluster-mountctl", "status", "--json", check=False)
@@ -297,4 +313,3 @@ def wait_all(nodes: list[Node], deadline: float = 180) -> None:
     start = time.monotonic()
     for n in nodes:
         n.wait_booted(deadline=max(5.0, deadline - (time.monotonic() - start)))
-

@@ -23,9 +23,27 @@ SUITE = "bookworm"
 VARIANT = "apt"
 HOST_SOURCES = "/etc/apt/sources.list.d/debian.sources"
 PACKAGES = (
-    "systemd", "systemd-sysv", "dbus", "iproute2", "iputils-ping", "openssh-server", "openssh-client",
-    "python3", "python3-venv", "ganeti", "qemu-system-x86", "qemu-block-extra", "cron", "glusterfs-client", "socat", "procps", "curl",
-    "python3-twisted", "python3-psutil", "python3-prometheus-client", "python3-jsonschema",
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "iproute2",
+    "iputils-ping",
+    "openssh-server",
+    "openssh-client",
+    "python3",
+    "python3-venv",
+    "ganeti",
+    "qemu-system-x86",
+    "qemu-block-extra",
+    "cron",
+    "glusterfs-client",
+    "socat",
+    "procps",
+    "curl",
+    "python3-twisted",
+    "python3-psutil",
+    "python3-prometheus-client",
+    "python3-jsonschema",
 )
 # Runs inside the new tree: no host keys baked in (each node makes its own), no
 # first-boot surprises, root may log in by key.
@@ -47,8 +65,14 @@ def recipe() -> dict[str, object]:
     with open(HOST_SOURCES, "rb") as f:
         sources = hashlib.sha256(f.read()).hexdigest()
     version = subprocess.run(["mmdebstrap", "--version"], capture_output=True, text=True, check=True).stdout.strip()
-    return {"suite": SUITE, "variant": VARIANT, "packages": sorted(PACKAGES), "customize": CUSTOMIZE,
-            "mmdebstrap": version, "sources": sources}
+    return {
+        "suite": SUITE,
+        "variant": VARIANT,
+        "packages": sorted(PACKAGES),
+        "customize": CUSTOMIZE,
+        "mmdebstrap": version,
+        "sources": sources,
+    }
 
 
 def key() -> str:
@@ -71,9 +95,15 @@ def ensure() -> tuple[str, float | None]:
             shutil.rmtree(os.path.join(config.CACHE, old), ignore_errors=True)
     start = time.monotonic()
     subprocess.run(
-        ["mmdebstrap", f"--variant={VARIANT}", "--include=" + ",".join(PACKAGES),
-         "--customize-hook=" + CUSTOMIZE,
-         SUITE, tmp, HOST_SOURCES],
+        [
+            "mmdebstrap",
+            f"--variant={VARIANT}",
+            "--include=" + ",".join(PACKAGES),
+            "--customize-hook=" + CUSTOMIZE,
+            SUITE,
+            tmp,
+            HOST_SOURCES,
+        ],
         check=True,
     )
     with open(os.path.join(tmp, ".complete"), "w") as f:

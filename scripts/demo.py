@@ -1,6 +1,6 @@
 """Quick-start demo: a throwaway Gluster server, the daemon, and gluster-mountctl driving it.
 
-Brings up glusterd in a network namespace (tests/glusterlab.py), starts
+Brings up glusterd in a network namespace (tests/support/glusterlab.py), starts
 ganeti-gluster-mountd on a private socket, acquires the volume for an
 instance, creates a disk, prints the state, and tears everything down unless
 --keep is given.
@@ -16,8 +16,8 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests import glusterlab
-from tests.daemon_proc import DaemonProcess
+from tests.support import glusterlab
+from tests.support.daemon_proc import DaemonProcess
 
 BASE = "/tmp/ggmt-demo"
 PREFIX = "ggmd"  # apart from the test suite's namespaces, so both can run at once
@@ -54,7 +54,7 @@ def main() -> int:
     if args.keep:
         print(
             f"left running: socket {daemon.socket}; clean up with: python3 -c "
-            f'\'from tests import glusterlab; glusterlab.cleanup_leftovers("{BASE}", "{PREFIX}")\''
+            f'\'from tests.support import glusterlab; glusterlab.cleanup_leftovers("{BASE}", "{PREFIX}")\''
         )
     return 0
 

@@ -27,4 +27,4 @@ fi
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[test]'
 # Ganeti 3.0's real Python modules for tests/test_ganeti_storage.py: Debian's
 # ganeti-3.0 .deb, downloaded and unpacked once into a cache folder (no install).
-python3 tests/ganeti_env.py >/dev/null
+python3 tests/support/ganeti_env.py >/dev/null

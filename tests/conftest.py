@@ -5,8 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import shutil
-import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,8 @@ from glusterd_mgr.node import Node, NodeOptions
 from glusterd_mgr.volume import VolumeSpec
 from glusterd_mgr.volumes import EngineConfig
 
-from . import glusterlab
+from .support import glusterlab
+from .support.daemon_proc import DaemonProcess
 
 
 @pytest.fixture(autouse=True)
@@ -120,8 +120,7 @@ class NodeFactory:
     def close(self) -> None:
         for node in list(self.nodes):
             self.stop(node)
-        for path in sorted(glusterlab.mounts_under(self.root), key=len, reverse=True):
-            subprocess.run(["umount", "-l", path], check=False)
+        glusterlab.detach_under(self.root)
 
 
 @pytest.fixture
@@ -132,3 +131,33 @@ def nodes(gluster: glusterlab.GlusterServer, lab_base: str) -> Iterator[NodeFact
         factory = NodeFactory(reactor, root)
         yield factory
         factory.close()
+
+
+@pytest.fixture
+def daemon_root(gluster: glusterlab.GlusterServer, lab_base: str) -> Iterator[str]:
+    """This test's folder under the lab base; its mounts are detached and it goes at the end."""
+    with glusterlab.scratch(lab_base, "d") as root:
+        yield root
+
+
+@pytest.fixture
+def make_daemon(daemon_root: str) -> Iterator[Callable[..., DaemonProcess]]:
+    """Start a real daemon process in this test's folder (extra flags allowed); killed, and its log shown, at the end."""
+    started: list[DaemonProcess] = []
+
+    def make(*extra: str, root: str | None = None, start: bool = True, env: dict[str, str] | None = None) -> DaemonProcess:
+        d = DaemonProcess(root or daemon_root, extra=list(extra), env=dict(env or {}))
+        started.append(d)
+        return d.start() if start else d
+
+    yield make
+    for d in started:
+        d.kill()
+        if os.path.exists(d.log_path):
+            print(f"--- daemon log {d.root} (tail) ---\n{d.log()}")
+
+
+@pytest.fixture
+def daemon(make_daemon: Callable[..., DaemonProcess]) -> DaemonProcess:
+    """The one daemon of a test, with the default flags."""
+    return make_daemon()

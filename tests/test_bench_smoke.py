@@ -15,12 +15,19 @@ pytestmark = [pytest.mark.gluster, pytest.mark.timeout(600)]
 
 def test_bench_smoke_prints_every_figure(gluster: object) -> None:
     env = {**os.environ, "GGMT_PREFIX": "ggmb", "GGMT_SUBNET": "10.231.10"}
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=540
-    )
+    result = subprocess.run([sys.executable, "-m", "bench", "--smoke"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=540)
     assert result.returncode == 0, result.stderr[-3000:]
     table = result.stdout
-    for figure in ("cold acquire", "warm acquire + release, new holder", "concurrent clients", "holders vs 10",
-                   "10,000-line mountinfo", "10 GiB sparse", "preallocated", "RSS, idle", "RSS with"):
+    for figure in (
+        "cold acquire",
+        "warm acquire + release, new holder",
+        "concurrent clients",
+        "holders vs 10",
+        "10,000-line mountinfo",
+        "10 GiB sparse",
+        "preallocated",
+        "RSS, idle",
+        "RSS with",
+    ):
         assert figure in table, f"{figure!r} missing from:\n{table}"
     assert table.count("\n| ") >= 11, table

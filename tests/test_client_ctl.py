@@ -216,9 +216,7 @@ def test_ids_increase_per_call(daemon: FakeDaemon, client: Client) -> None:
         (lambda c: c.status(), "status", {}),
     ],
 )
-def test_helpers_send_method_and_params(
-    daemon: FakeDaemon, client: Client, call: Any, method: str, params: dict[str, Any]
-) -> None:
+def test_helpers_send_method_and_params(daemon: FakeDaemon, client: Client, call: Any, method: str, params: dict[str, Any]) -> None:
     daemon.answer(method, {"ok": method})
     assert call(client) == {"ok": method}
     assert [(s.body["method"], s.body["params"]) for s in daemon.seen] == [(method, params)]
@@ -408,9 +406,7 @@ def test_status_degraded_state_exits_1(daemon: FakeDaemon, capsys: pytest.Captur
 
 
 def test_status_last_error_exits_1(daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:
-    daemon.answer(
-        "status", {"version": "0.1.0", "mounts": [_mount("mounted", last_error="umount: target is busy")]}
-    )
+    daemon.answer("status", {"version": "0.1.0", "mounts": [_mount("mounted", last_error="umount: target is busy")]})
     assert _run(daemon, "status") == 1
     assert "  last error: umount: target is busy" in capsys.readouterr().out.splitlines()
 

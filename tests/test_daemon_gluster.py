@@ -9,7 +9,6 @@ import stat
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,27 +16,14 @@ import pytest
 from glusterd_mgr import errors
 from glusterd_mgr.volume import VolumeSpec
 
-from . import glusterlab
-from .daemon_proc import DaemonProcess
-from .faults.helpers import glusterfs_stack, metric, raw_post, timed
+from .faults.helpers import metric, raw_post, timed
+from .support import glusterlab
+from .support.daemon_proc import DaemonProcess
+from .support.kernel import glusterfs_stack
 
 pytestmark = [pytest.mark.gluster, pytest.mark.timeout(240)]
 I1 = {"kind": "instance", "id": "11111111-aaaa.0"}
 I2 = {"kind": "instance", "id": "22222222-bbbb.0"}
-
-
-@pytest.fixture
-def daemon_root(gluster: glusterlab.GlusterServer, lab_base: str) -> Iterator[str]:
-    with glusterlab.scratch(lab_base, "d") as root:
-        yield root
-
-
-@pytest.fixture
-def daemon(daemon_root: str) -> Iterator[DaemonProcess]:
-    d = DaemonProcess(daemon_root).start()
-    yield d
-    d.kill()
-    print(f"--- daemon log (tail) ---\n{d.log()}")
 
 
 def curl(*args: str) -> str:
@@ -256,9 +242,7 @@ def test_config_file_values_are_type_checked(daemon_root: str) -> None:
     config = os.path.join(daemon_root, "bad.toml")
     with open(config, "w") as f:
         f.write('backup_volfile_servers = "gs2"\n')
-    result = subprocess.run(
-        [sys.executable, "-m", "glusterd_mgr", "--config", config], capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([sys.executable, "-m", "glusterd_mgr", "--config", config], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "backup_volfile_servers must be a list of strings" in result.stderr
 
 

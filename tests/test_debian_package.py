@@ -26,7 +26,7 @@ from glusterd_mgr.node import JOURNAL_NAME
 from glusterd_mgr.statecheck import verdict
 from glusterd_mgr.volume import VolumeSpec
 
-from . import ganeti_env
+from .support import ganeti_env
 from .test_ganeti_storage import documented_shim
 
 pytestmark = pytest.mark.debian
@@ -262,11 +262,7 @@ def fake_ganeti(tmp_path: Path, noded_running: bool, policy: int | None = None) 
     du = bindir / "daemon-util"
     check = 0 if noded_running else 1
     du.write_text(
-        "#!/bin/sh\n"
-        f'echo "daemon-util $*" >> {log}\n'
-        f'[ "$1" = check ] && exit {check}\n'
-        '[ "$1" = use-systemctl ] && exit 1\n'
-        "exit 0\n"
+        f'#!/bin/sh\necho "daemon-util $*" >> {log}\n[ "$1" = check ] && exit {check}\n[ "$1" = use-systemctl ] && exit 1\nexit 0\n'
     )
     rcd = bindir / "invoke-rc.d"
     rcd.write_text(f"#!/bin/sh\nexit {104 if policy is None else policy}\n")

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from glusterd_mgr.mountinfo import parse, stack_at
 from glusterd_mgr.volume import VolumeSpec
 
 from .conftest import NodeFactory
+from .support import kernel
 
 pytestmark = [pytest.mark.gluster, pytest.mark.timeout(600)]
 ROUNDS = int(os.environ.get("GGMT_CRASH_ROUNDS", "25"))
@@ -25,10 +25,13 @@ HOLDERS = [{"kind": "instance", "id": f"i{n}.0"} for n in range(4)] + [{"kind": 
 class Child:
     def __init__(self, nodes: NodeFactory) -> None:
         config = nodes.config()
-        engine = {k: getattr(config, k) for k in ("storage_dir", "whitelist", "whitelist_file", "log_dir", "mount_timeout", "fs_timeout", "probe_timeout")}
+        engine = {
+            k: getattr(config, k)
+            for k in ("storage_dir", "whitelist", "whitelist_file", "log_dir", "mount_timeout", "fs_timeout", "probe_timeout")
+        }
         arg = json.dumps({"engine": engine, "node": {"state_dir": nodes.state_dir, "probe_interval": 3600}})
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.engine_driver", arg],
+            [sys.executable, "-m", "tests.support.engine_driver", arg],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -57,11 +60,6 @@ class Child:
         self.proc.wait()
 
 
-def glusterfs_mounts(path: str) -> int:
-    with open("/proc/self/mountinfo") as f:
-        return sum(1 for r in stack_at(parse(f.read()), path) if r.is_glusterfs)
-
-
 def held(status: list[dict[str, Any]]) -> set[tuple[str, str]]:
     return {(h["kind"], h["id"]) for v in status for h in v["holders"]}
 
@@ -74,9 +72,9 @@ def test_sigkill_between_steps_keeps_exactly_the_acknowledged_holders(nodes: Nod
         child = Child(nodes)
         restored = child.call({"op": "status"})["result"]
         assert held(restored) == model, "restart must restore exactly the acknowledged holders"
-        assert glusterfs_mounts(nodes.storage_dir) <= 1, "never two mounts stacked"
+        assert len(kernel.glusterfs_stack(nodes.storage_dir)) <= 1, "never two mounts stacked"
         if model:
-            assert glusterfs_mounts(nodes.storage_dir) == 1, "a volume with holders is mounted"
+            assert len(kernel.glusterfs_stack(nodes.storage_dir)) == 1, "a volume with holders is mounted"
             assert restored[0]["state"] == "mounted"
         pending: tuple[str, tuple[str, str]] | None = None
         for _ in range(rng.randint(0, 6)):
@@ -111,6 +109,6 @@ def test_sigkill_between_steps_keeps_exactly_the_acknowledged_holders(nodes: Nod
     assert held(final.call({"op": "status"})["result"]) == model
     for kind, hid in sorted(model):
         assert "result" in final.call({"op": "release", "volume": volume.to_json(), "holder": {"kind": kind, "id": hid}})
-    assert glusterfs_mounts(nodes.storage_dir) == 0
+    assert len(kernel.glusterfs_stack(nodes.storage_dir)) == 0
     final.kill()
     print(f"\ncrash rounds={ROUNDS} sigkills={faults} killed-while-idle={exact} killed-in-flight={in_flight} holders lost=0")

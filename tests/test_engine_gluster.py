@@ -7,39 +7,24 @@ import signal
 import subprocess
 import uuid
 
-import psutil
 import pytest
 import pytest_twisted
 
 from glusterd_mgr import disks, errors
 from glusterd_mgr.core.effects import Metric
 from glusterd_mgr.holders import Holder
-from glusterd_mgr.mountinfo import parse, stack_at
 from glusterd_mgr.mounts import UnmountMode
 from glusterd_mgr.statvfs import MIB
 from glusterd_mgr.volume import VolumeSpec
 
-from . import glusterlab
 from .conftest import NodeFactory
+from .support import glusterlab, kernel
 
 pytestmark = [pytest.mark.gluster, pytest.mark.timeout(180)]
 
 
-def kernel_stack(path: str) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [f"{r.fstype} {r.source}" for r in stack_at(parse(f.read()), path)]
-
-
 def disk_name() -> str:
     return f"ganeti/{uuid.uuid4()}.0"
-
-
-def client_pid(mountpoint: str) -> int:
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        cmd = proc.info["cmdline"] or []
-        if proc.info["name"] == "glusterfs" and cmd and cmd[-1] == mountpoint:
-            return proc.pid
-    raise AssertionError(f"no glusterfs client for {mountpoint}")
 
 
 I1, I2, JOB = Holder("instance", "i1.0"), Holder("instance", "i2.0"), Holder("job", "j1")
@@ -52,20 +37,20 @@ async def test_first_holder_mounts_last_unmounts(nodes: NodeFactory, volume: Vol
     engine = node.engine
     first = await engine.acquire(volume, I1)
     assert first == {"mountpoint": nodes.storage_dir, "holders": 1, "mounted_now": True}
-    assert kernel_stack(nodes.storage_dir) == [f"fuse.glusterfs {volume.host}:/gv0"]
+    assert [f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)] == [f"fuse.glusterfs {volume.host}:/gv0"]
     again = await engine.acquire(volume, I1)
     assert again["holders"] == 1 and not again["mounted_now"], "a retried acquire must not double count"
     second = await engine.acquire(volume, I2)
     assert second["holders"] == 2 and not second["mounted_now"]
-    assert len(kernel_stack(nodes.storage_dir)) == 1
+    assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
     r1 = await engine.release(volume, I1)
     assert r1 == {"holders": 1, "known": True, "unmounted": False, "busy": False}
-    assert len(kernel_stack(nodes.storage_dir)) == 1
+    assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
     unknown = await engine.release(volume, Holder("job", "never-held"))
     assert unknown["known"] is False and unknown["holders"] == 1
     r2 = await engine.release(volume, I2)
     assert r2 == {"holders": 0, "known": True, "unmounted": True, "busy": False}
-    assert kernel_stack(nodes.storage_dir) == []
+    assert [f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)] == []
 
 
 @pytest_twisted.ensureDeferred
@@ -77,7 +62,7 @@ async def test_busy_unmount_keeps_mount_and_names_pids(nodes: NodeFactory, volum
     try:
         result = await node.engine.release(volume, I1)
         assert result == {"holders": 0, "known": True, "unmounted": False, "busy": True}
-        assert len(kernel_stack(nodes.storage_dir)) == 1
+        assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
         [status] = node.engine.status()
         assert status["state"] == "busy"
         assert sleeper.pid in status["busy_pids"]
@@ -87,7 +72,7 @@ async def test_busy_unmount_keeps_mount_and_names_pids(nodes: NodeFactory, volum
     # The next holder adopts the busy mount; it is never mounted twice.
     again = await node.engine.acquire(volume, I2)
     assert again["mounted_now"] is False
-    assert len(kernel_stack(nodes.storage_dir)) == 1
+    assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
     assert (await node.engine.release(volume, I2))["unmounted"] is True
 
 
@@ -100,7 +85,7 @@ async def test_lazy_unmount_mode_detaches_busy_mount(nodes: NodeFactory, volume:
     try:
         result = await node.engine.release(volume, I1)
         assert result["unmounted"] is True and result["busy"] is False
-        assert kernel_stack(nodes.storage_dir) == []
+        assert [f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)] == []
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -110,12 +95,12 @@ async def test_lazy_unmount_mode_detaches_busy_mount(nodes: NodeFactory, volume:
 async def test_adopts_existing_mount_and_never_stacks(nodes: NodeFactory, volume: VolumeSpec) -> None:
     os.makedirs(nodes.storage_dir)
     subprocess.run(["mount", "-t", "glusterfs", volume.mount_source, nodes.storage_dir], check=True, cwd=nodes.storage_dir)
-    assert len(kernel_stack(nodes.storage_dir)) == 1
+    assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
     node = nodes.node()
     await node.start()
     result = await node.engine.acquire(volume, I1)
     assert result["mounted_now"] is False
-    assert len(kernel_stack(nodes.storage_dir)) == 1
+    assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
     assert (await node.engine.release(volume, I1))["unmounted"] is True
 
 
@@ -127,12 +112,14 @@ async def test_refuses_a_different_volume_on_the_mountpoint(nodes: NodeFactory, 
     await node.start()
     with pytest.raises(errors.VolumeConflict, match="decoy"):
         await node.engine.acquire(volume, I1)
-    assert kernel_stack(nodes.storage_dir) == ["tmpfs decoy"]
+    assert [f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)] == ["tmpfs decoy"]
     assert all(v["holders"] == [] for v in node.engine.status())
 
 
 @pytest_twisted.ensureDeferred
-async def test_second_volume_conflicts_while_first_is_held(nodes: NodeFactory, gluster: glusterlab.GlusterServer, volume: VolumeSpec) -> None:
+async def test_second_volume_conflicts_while_first_is_held(
+    nodes: NodeFactory, gluster: glusterlab.GlusterServer, volume: VolumeSpec
+) -> None:
     if "gv-other" not in gluster.volumes:
         gluster.create_volume("gv-other")
     node = nodes.node()
@@ -141,7 +128,7 @@ async def test_second_volume_conflicts_while_first_is_held(nodes: NodeFactory, g
     other = VolumeSpec(volume.host, volume.port, "gv-other")
     with pytest.raises(errors.VolumeConflict):
         await node.engine.acquire(other, I2)
-    assert len(kernel_stack(nodes.storage_dir)) == 1
+    assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
     await node.engine.release(volume, I1)
 
 
@@ -153,13 +140,15 @@ async def test_recovers_dead_fuse_mount(nodes: NodeFactory, volume: VolumeSpec) 
     created = await node.engine.disk_create(volume, name := disk_name(), 1)
     with open(created["path"], "r+b") as f:
         f.write(b"pattern!")
-    os.kill(client_pid(nodes.storage_dir), signal.SIGKILL)
+    os.kill(kernel.fuse_client_pid(nodes.storage_dir), signal.SIGKILL)
     glusterlab.poll("the mount to die", lambda: _enotconn(nodes.storage_dir))
     await node.engine.probe_all()
     [status] = node.engine.status()
     assert status["state"] == "mounted" and len(status["holders"]) == 1
     assert node.engine.count(Metric.RECOVERIES, volume.key) == 1
-    assert len(kernel_stack(nodes.storage_dir)) == 1, "the dead mount must be detached, not stacked under"
+    assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1, (
+        "the dead mount must be detached, not stacked under"
+    )
     with open(created["path"], "rb") as f:
         assert f.read(8) == b"pattern!"
     await node.engine.disk_remove(volume, name)
@@ -170,13 +159,13 @@ async def test_recovers_dead_fuse_mount(nodes: NodeFactory, volume: VolumeSpec) 
 async def test_acquire_recovers_dead_mount_with_no_holders(nodes: NodeFactory, volume: VolumeSpec) -> None:
     os.makedirs(nodes.storage_dir)
     subprocess.run(["mount", "-t", "glusterfs", volume.mount_source, nodes.storage_dir], check=True, cwd=nodes.storage_dir)
-    os.kill(client_pid(nodes.storage_dir), signal.SIGKILL)
+    os.kill(kernel.fuse_client_pid(nodes.storage_dir), signal.SIGKILL)
     glusterlab.poll("the mount to die", lambda: _enotconn(nodes.storage_dir))
     node = nodes.node()
     await node.start()
     result = await node.engine.acquire(volume, I1)
     assert result["mounted_now"] is True
-    assert len(kernel_stack(nodes.storage_dir)) == 1
+    assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
     os.statvfs(nodes.storage_dir)  # answers: the new mount is alive
     await node.engine.release(volume, I1)
 
@@ -198,7 +187,7 @@ async def test_disks_create_grow_info_remove(nodes: NodeFactory, volume: VolumeS
     created = await engine.disk_create(volume, name, 10)
     assert created == {"path": os.path.join(nodes.storage_dir, name), "size_bytes": 10 * MIB}
     # The disk operation mounted the volume for itself and released it afterwards.
-    assert kernel_stack(nodes.storage_dir) == []
+    assert [f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)] == []
     with pytest.raises(errors.DiskExists):
         await engine.disk_create(volume, name, 5)
     info = await engine.disk_info(volume, name)
@@ -216,7 +205,7 @@ async def test_disks_create_grow_info_remove(nodes: NodeFactory, volume: VolumeS
     assert (await engine.disk_info(volume, name))["exists"] is False
     with pytest.raises(errors.NoSuchDisk):
         await engine.disk_grow(volume, name, 1)
-    assert kernel_stack(nodes.storage_dir) == []
+    assert [f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)] == []
 
 
 @pytest_twisted.ensureDeferred
@@ -237,7 +226,7 @@ async def test_disk_op_on_held_volume_keeps_the_mount(nodes: NodeFactory, volume
     await node.engine.acquire(volume, I1)
     name = disk_name()
     await node.engine.disk_create(volume, name, 1)
-    assert len(kernel_stack(nodes.storage_dir)) == 1
+    assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
     await node.engine.disk_remove(volume, name)
     await node.engine.release(volume, I1)
 
@@ -297,7 +286,7 @@ async def test_statvfs_only_when_mounted(nodes: NodeFactory, volume: VolumeSpec)
     await node.start()
     with pytest.raises(errors.NotMounted):
         await node.engine.statvfs(volume)
-    assert kernel_stack(nodes.storage_dir) == [], "statvfs must not mount"
+    assert [f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)] == [], "statvfs must not mount"
     await node.engine.acquire(volume, I1)
     space = await node.engine.statvfs(volume)
     st = os.statvfs(nodes.storage_dir)
@@ -328,7 +317,7 @@ async def test_mount_failure_diagnosis(nodes: NodeFactory, gluster: glusterlab.G
         gluster.create_volume("gv-stopped", start=False)
     with pytest.raises(errors.MountFailed, match="not started"):
         await node.engine.acquire(VolumeSpec(volume.host, 24007, "gv-stopped"), I1)
-    assert kernel_stack(nodes.storage_dir) == [], "a failed mount leaves nothing behind"
+    assert [f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)] == [], "a failed mount leaves nothing behind"
     assert all(v["holders"] == [] for v in node.engine.status())
 
 
@@ -365,19 +354,19 @@ async def test_mount_timeout_against_a_frozen_server_leaves_nothing(
     try:
         with pytest.raises(errors.MountFailed, match="did not finish within 3 s"):
             await node.engine.acquire(volume, I1)
-        assert kernel_stack(nodes.storage_dir) == [], "no half-made mount is left behind"
+        assert [f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)] == [], "no half-made mount is left behind"
         glusterlab.poll("the orphaned FUSE client to die", lambda: not _clients(nodes.storage_dir), deadline=10)
     finally:
         gluster.thaw()
     assert all(v["holders"] == [] for v in node.engine.status())
     result = await node.engine.acquire(volume, I1)
-    assert result["mounted_now"] is True and len(kernel_stack(nodes.storage_dir)) == 1
+    assert result["mounted_now"] is True and len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
     await node.engine.release(volume, I1)
 
 
 def _clients(mountpoint: str) -> list[int]:
     try:
-        return [client_pid(mountpoint)]
+        return [kernel.fuse_client_pid(mountpoint)]
     except AssertionError:
         return []
 
@@ -393,7 +382,7 @@ async def test_restart_keeps_holders_and_remounts_a_missing_mount(nodes: NodeFac
     await again.start()
     [status] = again.engine.status()
     assert status["holders"] == [I1.to_json()] and status["state"] == "mounted"
-    assert len(kernel_stack(nodes.storage_dir)) == 1
+    assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
     await again.engine.release(volume, I1)
 
 
@@ -413,7 +402,7 @@ async def test_reboot_voids_the_old_holders(nodes: NodeFactory, volume: VolumeSp
     assert after.dropped == [(volume, I1)]
     await after.start()
     assert after.engine.status() == []
-    assert kernel_stack(nodes.storage_dir) == [], "void holders are not remounted"
+    assert [f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)] == [], "void holders are not remounted"
 
 
 @pytest_twisted.ensureDeferred
@@ -430,11 +419,11 @@ async def test_disk_call_on_a_dead_mount_recovers_it(nodes: NodeFactory, volume:
     await node.engine.acquire(volume, I1)
     name = disk_name()
     await node.engine.disk_create(volume, name, 1)
-    os.kill(client_pid(nodes.storage_dir), signal.SIGKILL)
+    os.kill(kernel.fuse_client_pid(nodes.storage_dir), signal.SIGKILL)
     glusterlab.poll("the mount to die", lambda: _enotconn(nodes.storage_dir))
     info = await node.engine.disk_info(volume, name)  # no probe ran: the call itself recovers
     assert info["exists"] is True
-    assert len(kernel_stack(nodes.storage_dir)) == 1
+    assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
     assert node.engine.count(Metric.RECOVERIES, volume.key) == 1
     await node.engine.disk_remove(volume, name)
     await node.engine.release(volume, I1)

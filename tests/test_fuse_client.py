@@ -57,7 +57,9 @@ def test_adopt_moves_one_pid_into_a_new_scope_in_the_slice() -> None:
 def test_unit_of_cgroup_v1_hybrid_and_v2() -> None:
     v2 = "0::/ganeti.slice/ganeti-gluster.slice/ganeti-gluster-gv0-x-1.scope\n"
     assert unit_of_cgroup(v2) == "ganeti-gluster-gv0-x-1.scope"
-    hybrid = "12:cpu,cpuacct:/\n1:name=systemd:/system.slice/ganeti-gluster-mountd.service\n0::/system.slice/ganeti-gluster-mountd.service\n"
+    hybrid = (
+        "12:cpu,cpuacct:/\n1:name=systemd:/system.slice/ganeti-gluster-mountd.service\n0::/system.slice/ganeti-gluster-mountd.service\n"
+    )
     assert unit_of_cgroup(hybrid) == "ganeti-gluster-mountd.service"
     assert unit_of_cgroup("0::/\n") == "" and unit_of_cgroup("") == ""
 

@@ -17,8 +17,8 @@ from glusterd_mgr.holders import Holder
 from glusterd_mgr.metrics import Metrics
 from glusterd_mgr.volume import VolumeSpec
 
-from . import glusterlab
 from .conftest import NodeFactory
+from .support import glusterlab
 
 pytestmark = [pytest.mark.gluster, pytest.mark.timeout(180)]
 

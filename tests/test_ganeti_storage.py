@@ -1,6 +1,6 @@
 """glusterd_mgr.ganeti_storage driven by Ganeti 3.0's real code, side by side with Ganeti's own Gluster class.
 
-Ganeti's modules are Debian's ganeti-3.0 package, unpacked by tests/ganeti_env.py
+Ganeti's modules are Debian's ganeti-3.0 package, unpacked by tests/support/ganeti_env.py
 (never copies).  Ganeti's backend functions (BlockdevCreate, BlockdevAssemble,
 ...) run unchanged with ``bdev.DEV_MAP`` pointed at our class; Ganeti's own
 ``GlusterStorage`` runs against the same real volume with its ssconf and its
@@ -20,17 +20,16 @@ import sys
 import textwrap
 import types
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psutil
 import pytest
 
-from glusterd_mgr.mountinfo import parse, stack_at
 from glusterd_mgr.volume import VolumeSpec
 
-from . import ganeti_env, glusterlab
-from .daemon_proc import REPO, DaemonProcess
+from .support import ganeti_env, glusterlab, kernel
+from .support.daemon_proc import REPO, DaemonProcess
 
 pytestmark = [
     pytest.mark.gluster,
@@ -70,11 +69,9 @@ def root(gluster: glusterlab.GlusterServer, lab_base: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def daemon(root: str) -> Iterator[DaemonProcess]:
-    d = DaemonProcess(os.path.join(root, "daemon")).start()
-    yield d
-    d.kill()
-    print(f"--- daemon log (tail) ---\n{d.log()}")
+def daemon(make_daemon: Callable[..., DaemonProcess], root: str) -> DaemonProcess:
+    """The suite's daemon, in this test's Ganeti-like tree."""
+    return make_daemon(root=os.path.join(root, "daemon"))
 
 
 @pytest.fixture
@@ -132,11 +129,6 @@ def params(g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, access: 
 def logical_id(g: types.SimpleNamespace, instance_uuid: str, idx: int = 0) -> tuple[str, str]:
     """As Ganeti 3.0's GenerateDiskTemplate makes it for the gluster template."""
     return (g.constants.FD_DEFAULT, f"ganeti/{instance_uuid}.{idx}")
-
-
-def glusterfs_mounted(path: str, mountinfo: str = "/proc/self/mountinfo") -> bool:
-    with open(mountinfo) as f:
-        return any(r.is_glusterfs for r in stack_at(parse(f.read()), path))
 
 
 def metric_sum(daemon: DaemonProcess, name: str) -> float:
@@ -220,7 +212,7 @@ def test_ganeti_backend_call_sequence(
 
     assert b.BlockdevCreate(disk, 8, instance.name, True, "originstname+inst1", False) == disk.logical_id
     assert os.path.getsize(path) == 8 * MiB
-    assert holder_ids(daemon) == {holder} and glusterfs_mounted(daemon.storage_dir)
+    assert holder_ids(daemon) == {holder} and bool(kernel.glusterfs_stack(daemon.storage_dir))
     assert mount_attempts(daemon) == 1, "Create then Attach mounted once"
     dev_path, link, uri = b.BlockdevAssemble(disk, instance, True, 0)
     assert dev_path == path and os.readlink(link) == path and uri is None
@@ -244,12 +236,12 @@ def test_ganeti_backend_call_sequence(
     # gnt-instance stop: Ganeti shuts the disk down; the last holder leaves and the volume goes.
     b.BlockdevShutdown(disk)
     assert holder_ids(daemon) == set()
-    assert not glusterfs_mounted(daemon.storage_dir), "the last holder left: unmounted"
+    assert kernel.glusterfs_stack(daemon.storage_dir) == [], "the last holder left: unmounted"
     assert mount_attempts(daemon) == 1
     # gnt-instance info / verify-disks of the stopped instance: a look, which leaves nothing mounted or held.
     status = b.BlockdevFind(disk)
     assert status is not None and status.dev_path == path
-    assert holder_ids(daemon) == set() and not glusterfs_mounted(daemon.storage_dir), "a query pins no mount"
+    assert holder_ids(daemon) == set() and kernel.glusterfs_stack(daemon.storage_dir) == [], "a query pins no mount"
 
     # gnt-instance migrate, as Ganeti 3.0 runs it for a shared-storage disk: the target closes, both open,
     # the hypervisor moves the guest, then the source *closes* (it is never shut down).
@@ -258,15 +250,15 @@ def test_ganeti_backend_call_sequence(
     b.BlockdevClose(instance.name, [disk])  # here: the source after the move
     assert not os.path.lexists(link)
     assert holder_ids(daemon) == set(), "the source of a migration gives its holder back"
-    assert not glusterfs_mounted(daemon.storage_dir), "and unmounts when nothing else holds the volume"
+    assert kernel.glusterfs_stack(daemon.storage_dir) == [], "and unmounts when nothing else holds the volume"
     b.BlockdevOpen(instance.name, [disk], False)  # here: the target before the move
-    assert holder_ids(daemon) == {holder} and glusterfs_mounted(daemon.storage_dir), "the target holds once it opens"
+    assert holder_ids(daemon) == {holder} and bool(kernel.glusterfs_stack(daemon.storage_dir)), "the target holds once it opens"
     b.BlockdevShutdown(disk)
 
     b.BlockdevRemove(disk)
-    assert not glusterfs_mounted(daemon.storage_dir) and holder_ids(daemon) == set()
+    assert kernel.glusterfs_stack(daemon.storage_dir) == [] and holder_ids(daemon) == set()
     assert b.BlockdevGetdimensions([disk]) == [None], "gone: FindDevice finds nothing"
-    assert holder_ids(daemon) == set() and not glusterfs_mounted(daemon.storage_dir)
+    assert holder_ids(daemon) == set() and kernel.glusterfs_stack(daemon.storage_dir) == []
     assert daemon.client().disk_info(VolumeSpec(gluster.address, 24007, "gv0").to_json(), f"ganeti/{holder}")["exists"] is False
 
 
@@ -292,7 +284,7 @@ def test_userspace_uri_rename_and_refusals(
         dev.Rename(logical_id(g, instance_uuid))
     assert os.path.getsize(taken.dev_path) == 1 * MiB, "a rename never replaces a disk"
     assert dev.Remove() is True and taken.Remove() is True
-    assert holder_ids(daemon) == set() and not glusterfs_mounted(daemon.storage_dir)
+    assert holder_ids(daemon) == set() and kernel.glusterfs_stack(daemon.storage_dir) == []
 
 
 def run_sequence(cls: type, g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, mountpoint: str, count: Any) -> dict[str, Any]:
@@ -320,12 +312,12 @@ def run_sequence(cls: type, g: types.SimpleNamespace, gluster: glusterlab.Gluste
     path = dev.dev_path
     dev.Close()
     dev.Shutdown()
-    seen["mounted_after_shutdown"] = glusterfs_mounted(mountpoint)
+    seen["mounted_after_shutdown"] = bool(kernel.glusterfs_stack(mountpoint))
     seen["mounts_to_shutdown"] = count()
     found = cls(uid, [], 12, p, {})  # BlockdevRemove: FindDevice, then Remove
     seen["removed"] = found.Remove()
     seen["file_left"] = os.path.exists(path)
-    seen["mounted_after_remove"] = glusterfs_mounted(mountpoint)
+    seen["mounted_after_remove"] = bool(kernel.glusterfs_stack(mountpoint))
     with pytest.raises(g.errors.BlockDeviceError):
         found.Rename(logical_id(g, str(uuid.uuid4())))  # the file is gone: both refuse
     return seen
@@ -371,7 +363,7 @@ def test_holders_are_counted_unlike_ganetis_class(
         else:
             cls(a.unique_id, [], 1, p, {}).Remove()
     assert outcome == {"ours": True, "own": False}
-    assert holder_ids(daemon) == set() and not glusterfs_mounted(daemon.storage_dir)
+    assert holder_ids(daemon) == set() and kernel.glusterfs_stack(daemon.storage_dir) == []
 
 
 def _glusterfs_client_of(mountpoint: str) -> psutil.Process:

@@ -22,7 +22,7 @@ from glusterd_mgr.mountinfo import (
     unescape,
 )
 
-from .compat import characters
+from .support.compat import characters
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mountinfo"
 GLUSTER = "/run/ganeti/gluster"

@@ -22,7 +22,7 @@ from glusterd_mgr.policy import (
     parse_whitelist,
 )
 
-from .compat import characters
+from .support.compat import characters
 
 WL_FILE = FILE_STORAGE_PATHS
 WHITELIST = ["/srv/ganeti", "/var/run/ganeti/gluster"]

@@ -16,23 +16,17 @@ import pytest
 import pytest_twisted
 
 from glusterd_mgr.holders import Holder
-from glusterd_mgr.mountinfo import parse, stack_at
 from glusterd_mgr.volfile_servers import FILE_NAME
 from glusterd_mgr.volume import VolumeSpec
 
-from . import glusterlab
 from .conftest import NodeFactory
+from .support import glusterlab, kernel
 
 pytestmark = [pytest.mark.gluster, pytest.mark.timeout(240)]
 
 INDEXES = (11, 12, 13)  # glusterlab's address plan: far from the session server (1) and the node lab (9)
 VOLUME = "gvr"
 I1 = Holder("instance", "replica-test.0")
-
-
-def _mounted(path: str) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [r.source for r in stack_at(parse(f.read()), path) if r.is_glusterfs]
 
 
 @pytest.fixture
@@ -78,7 +72,7 @@ def replica(gluster: glusterlab.GlusterServer, lab_base: str) -> Iterator[list[g
 
         def servable() -> bool:
             glusterlab.sh("mount", "-t", "glusterfs", f"{first.address}:/{VOLUME}", probe_dir, check=False)
-            mounted = bool(_mounted(probe_dir))
+            mounted = bool(kernel.glusterfs_stack(probe_dir))
             glusterlab.sh("umount", "-l", probe_dir, check=False)
             return mounted
 
@@ -104,7 +98,7 @@ async def test_mount_while_the_named_server_is_down(replica: list[glusterlab.Glu
     with open(os.path.join(nodes.state_dir, FILE_NAME)) as f:
         assert json.load(f) == {spec.key: [s.address for s in replica]}, "remembered across restarts"
     await node.engine.release(spec, I1)
-    assert _mounted(nodes.storage_dir) == []
+    assert [source for _, source in kernel.glusterfs_stack(nodes.storage_dir)] == []
     nodes.stop(node)
 
     # Every process of the named server killed; its namespace stays, so its address refuses (as a crashed host
@@ -115,10 +109,10 @@ async def test_mount_while_the_named_server_is_down(replica: list[glusterlab.Glu
     restarted = nodes.node()
     await restarted.start()
     assert (await restarted.engine.acquire(spec, I1))["mounted_now"] is True, "mounted through a backup volfile server"
-    assert _mounted(nodes.storage_dir) == [f"{named.address}:/{VOLUME}"]
+    assert [source for _, source in kernel.glusterfs_stack(nodes.storage_dir)] == [f"{named.address}:/{VOLUME}"]
     name = "ganeti/replica-test.0"
     created = await restarted.engine.disk_create(spec, name, 4)
     assert os.path.getsize(created["path"]) == 4 << 20, "the volume is usable through the other two servers"
     await restarted.engine.disk_remove(spec, name)
     await restarted.engine.release(spec, I1)
-    assert _mounted(nodes.storage_dir) == []
+    assert [source for _, source in kernel.glusterfs_stack(nodes.storage_dir)] == []

@@ -1,7 +1,7 @@
 """Two nodes, one volume: a migration, then a failover of the node daemon.
 
 Each node is its own network and mount namespace with its own daemon (see
-tests/nodelab.py), both reaching one Gluster server over a bridge in a
+tests/support/nodelab.py), both reaching one Gluster server over a bridge in a
 namespace of its own; the host's network and mount table are never touched.
 """
 
@@ -14,10 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from glusterd_mgr.mountinfo import parse, stack_at
-
-from . import nodelab
-from .glusterlab import sh
+from .support import kernel, nodelab
+from .support.glusterlab import sh
 
 pytestmark = [pytest.mark.gluster, pytest.mark.timeout(300)]
 MiB = 1024 * 1024
@@ -56,17 +54,6 @@ def lab() -> Iterator[tuple[nodelab.BridgedServer, nodelab.Node, nodelab.Node]]:
         nodelab.cleanup()
 
 
-def glusterfs_stack(mountinfo: str, path: str) -> list[tuple[int, str]]:
-    return [(r.mount_id, r.source) for r in stack_at(parse(mountinfo), path) if r.is_glusterfs]
-
-
-def daemon_mountinfo(node: nodelab.Node) -> str:
-    """The mount table as the node's daemon sees it."""
-    assert node.daemon is not None
-    with open(f"/proc/{node.daemon.pid}/mountinfo") as f:
-        return f.read()
-
-
 def test_migration_then_daemon_failover(lab: tuple[nodelab.BridgedServer, nodelab.Node, nodelab.Node]) -> None:
     server, a, b = lab
     assert a.daemon is not None and b.daemon is not None
@@ -90,16 +77,15 @@ def test_migration_then_daemon_failover(lab: tuple[nodelab.BridgedServer, nodela
     assert ca.acquire(vol, holder)["mounted_now"] is True
     pattern = os.urandom(256 * 1024)
     a.run("dd", f"of={on_a}", "bs=64K", f"seek={MiB // (64 * 1024)}", "conv=notrunc,fsync", "status=none", stdin=pattern)
-    assert len(glusterfs_stack(daemon_mountinfo(a), a.daemon.storage_dir)) == 1
-    assert glusterfs_stack(daemon_mountinfo(b), b.daemon.storage_dir) == []
-    with open("/proc/self/mountinfo") as f:
-        assert glusterfs_stack(f.read(), a.daemon.storage_dir) == [], "A's mount is private to node A"
+    assert len(kernel.glusterfs_stack(a.daemon.storage_dir, a.daemon.mountinfo_path)) == 1
+    assert kernel.glusterfs_stack(b.daemon.storage_dir, b.daemon.mountinfo_path) == []
+    assert kernel.glusterfs_stack(a.daemon.storage_dir) == [], "A's mount is private to node A"
 
     # Migrate: the target takes the disk, then the source lets go.
     assert cb.acquire(vol, holder)["mounted_now"] is True
     assert ca.release(vol, holder) == {"holders": 0, "known": True, "unmounted": True, "busy": False}
-    assert glusterfs_stack(daemon_mountinfo(a), a.daemon.storage_dir) == [], "A unmounted"
-    assert len(glusterfs_stack(daemon_mountinfo(b), b.daemon.storage_dir)) == 1, "B keeps its mount"
+    assert kernel.glusterfs_stack(a.daemon.storage_dir, a.daemon.mountinfo_path) == [], "A unmounted"
+    assert len(kernel.glusterfs_stack(b.daemon.storage_dir, b.daemon.mountinfo_path)) == 1, "B keeps its mount"
     assert {h["id"] for m in cb.status()["mounts"] for h in m["holders"]} == {holder["id"]}
     read = b.run("dd", f"if={on_b}", "bs=64K", f"skip={MiB // (64 * 1024)}", f"count={len(pattern) // (64 * 1024)}", "status=none")
     assert read == pattern, "the pattern written on A reads back intact on B"
@@ -107,17 +93,17 @@ def test_migration_then_daemon_failover(lab: tuple[nodelab.BridgedServer, nodela
 
     # Back to A, then A's daemon dies hard while it holds the volume; B is not affected.
     assert ca.acquire(vol, holder)["mounted_now"] is True
-    before = glusterfs_stack(daemon_mountinfo(a), a.daemon.storage_dir)
+    before = kernel.glusterfs_stack(a.daemon.storage_dir, a.daemon.mountinfo_path)
     assert len(before) == 1
     assert cb.release(vol, holder)["unmounted"] is True
     a.daemon.kill()  # SIGKILL
     assert a.daemon.proc is not None and a.daemon.proc.returncode == -9
-    assert glusterfs_stack(a.mountinfo(), a.daemon.storage_dir) == before, "the mount outlives the daemon"
+    assert kernel.glusterfs_stack(a.daemon.storage_dir, a.mountinfo_path) == before, "the mount outlives the daemon"
     a.daemon.start()  # in the same node namespaces
     [mount] = ca.status()["mounts"]
     assert mount["state"] == "mounted" and mount["mountpoint"] == a.daemon.storage_dir
     assert [h["id"] for h in mount["holders"]] == [holder["id"]], "holders come back from the journal"
-    assert glusterfs_stack(daemon_mountinfo(a), a.daemon.storage_dir) == before, "the same single mount, adopted"
+    assert kernel.glusterfs_stack(a.daemon.storage_dir, a.daemon.mountinfo_path) == before, "the same single mount, adopted"
     attempts = [line for line in ca.metrics().splitlines() if line.startswith("ganeti_gluster_mount_attempts_total{")]
     assert all(line.endswith(" 0.0") for line in attempts), f"no mount after the restart: {attempts}"
     read = a.run("dd", f"if={on_a}", "bs=64K", f"skip={MiB // (64 * 1024)}", f"count={len(pattern) // (64 * 1024)}", "status=none")
@@ -126,8 +112,8 @@ def test_migration_then_daemon_failover(lab: tuple[nodelab.BridgedServer, nodela
     # Clean end: the disk goes, the last holder leaves, A unmounts.
     assert ca.disk_remove(vol, path) == {"removed": True}
     assert ca.release(vol, holder)["unmounted"] is True
-    assert glusterfs_stack(daemon_mountinfo(a), a.daemon.storage_dir) == []
-    assert glusterfs_stack(daemon_mountinfo(b), b.daemon.storage_dir) == []
+    assert kernel.glusterfs_stack(a.daemon.storage_dir, a.daemon.mountinfo_path) == []
+    assert kernel.glusterfs_stack(b.daemon.storage_dir, b.daemon.mountinfo_path) == []
     # The nodes' only way out is the lab bridge: one connected route, no default route.
     for node in (a, b):
         routes = sh("ip", "-n", node.netns, "route", "show").stdout.split("\n")

@@ -447,15 +447,16 @@ class Core:
         if vs is None or holder not in vs.holders:
             count = len(vs.holders) if vs else 0
             return {"holders": count, "known": False, "unmounted": False, "busy": bool(vs and vs.phase is Phase.BUSY)}
-        vs.holders.discard(holder)
-        vs.broken.discard(holder)
+        # Counted until the release is durable: an unmount decided meanwhile (a failed acquire's, say)
+        # must not run under a holder whose release may still fail and leave it held.
         yield Begin(key)
         try:
             yield WriteJournal(Change("release", spec, holder))
         except Exception as e:
-            vs.holders.add(holder)
             yield End(key, e)
             raise
+        vs.holders.discard(holder)
+        vs.broken.discard(holder)
         yield End(key)
         unmounted, busy = yield from self._release_if_idle(vs)
         return {"holders": len(vs.holders), "known": True, "unmounted": unmounted, "busy": busy}

@@ -9,14 +9,17 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from lab import cluster, config, guest
 from lab.cluster import Lab
 from lab.node import Node, NodeCommandError
-from tests.glusterlab import poll
+from tests.support.glusterlab import poll
 
 MOUNTPOINT = "/run/ganeti/gluster"  # the kernel's name of config.STORAGE_DIR (/var/run is a symlink)
+UNIT = "ganeti-gluster-mountd.service"
 VOLUME_ARGS = ("--host", config.SERVERS[0].address, "--port", str(config.GLUSTER_PORT), "--volume", config.VOLUME)
 
 
@@ -64,6 +67,14 @@ class Ganeti:
 
     def instances(self) -> list[str]:
         return self.run("gnt-instance", "list", "--no-headers", "-o", "name").split()
+
+    @contextmanager
+    def kvm_instance(self, name: str, node: Node) -> Iterator[str]:
+        """A KVM guest doing I/O on ``node`` for a scenario; removed after it if it is still there."""
+        self.add(name, node, hv="kvm")
+        yield name
+        if name in self.instances():
+            self.remove(name)
 
     def remove(self, name: str) -> None:
         self.run("gnt-instance", "remove", "-f", "--shutdown-timeout=10", name)
@@ -146,6 +157,7 @@ class Ganeti:
 
     def guest_progress(self, name: str, deadline: float = 120) -> tuple[int, int, str]:
         """The latest report of a guest, waiting until it reports at all."""
+
         def latest() -> tuple[int, int, str] | None:
             reports = self.console(name)
             return reports[-1] if reports else None

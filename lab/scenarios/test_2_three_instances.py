@@ -17,7 +17,7 @@ def test_remove_one_of_three_keeps_the_mount(lab: Lab, g: Ganeti) -> None:
     for name in names:
         g.add(name, n1)
     uuids = {name: g.uuid(name) for name in names}
-    mount_ids_before = [line.split()[0] for line in n1.mountinfo().splitlines() if "fuse.glusterfs" in line]
+    mount_ids_before = n1.gluster_mount_ids()
     for name in names:
         g.assert_only_primary_holds(name, n1)
 
@@ -25,7 +25,7 @@ def test_remove_one_of_three_keeps_the_mount(lab: Lab, g: Ganeti) -> None:
     g.assert_nothing_for(uuids["three2"])
     for name in ("three1", "three3"):
         g.assert_only_primary_holds(name, n1)
-    mount_ids_after = [line.split()[0] for line in n1.mountinfo().splitlines() if "fuse.glusterfs" in line]
+    mount_ids_after = n1.gluster_mount_ids()
     assert mount_ids_after == mount_ids_before, "the same mount must stay under the other instances"
     assert len(g.brick_file(uuids["three1"])) == 3 and len(g.brick_file(uuids["three3"])) == 3
 

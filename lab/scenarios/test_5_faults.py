@@ -9,50 +9,40 @@ import pytest
 from lab import gluster
 from lab.cluster import Lab
 from lab.node import Node
-from tests.glusterlab import poll
+from tests.support.glusterlab import poll
 
-from .ganeti import Ganeti
+from .ganeti import UNIT, Ganeti
 
 pytestmark = pytest.mark.timeout(1200)
 
 
-def mount_ids(node: Node) -> list[str]:
-    return [line.split()[0] for line in node.mountinfo().splitlines() if " - fuse.glusterfs " in line]
-
-
-def main_pid(node: Node) -> str:
-    return node.run("systemctl", "show", "-p", "MainPID", "--value", "ganeti-gluster-mountd").stdout.strip()
-
-
-def wait_active(node: Node, not_pid: str) -> str:
-    def ready() -> str | None:
-        if node.run("systemctl", "is-active", "ganeti-gluster-mountd", check=False).stdout.strip() != "active":
+def wait_active(node: Node, not_pid: int) -> int:
+    def ready() -> int | None:
+        if node.run("systemctl", "is-active", UNIT, check=False).stdout.strip() != "active":
             return None
-        pid = main_pid(node)
-        return pid if pid not in ("0", not_pid) else None
+        pid = node.main_pid(UNIT)
+        return pid if pid not in (0, not_pid) else None
 
     return poll(f"{node.name}'s daemon back under a new PID", ready, deadline=60, interval=0.3)
 
 
 @pytest.fixture(scope="module")
 def faultk(lab: Lab, g: Ganeti) -> Iterator[str]:
-    g.add("faultk", lab.nodes[0], hv="kvm")
-    yield "faultk"
-    if "faultk" in g.instances():
-        g.remove("faultk")
+    with g.kvm_instance("faultk", lab.nodes[0]) as name:
+        yield name
 
 
 @pytest.mark.parametrize("how", ["systemctl restart", "kill -9"])
 def test_daemon_restart_keeps_guest_io_and_mount(lab: Lab, g: Ganeti, faultk: str, how: str) -> None:
     n1 = lab.nodes[0]
     seen = g.guest_progress(faultk)
-    before_ids, before_holders, pid = mount_ids(n1), sorted(n1.holders()), main_pid(n1)
+    before_ids, before_holders, pid = n1.gluster_mount_ids(), sorted(n1.holders()), n1.main_pid(UNIT)
     if how == "kill -9":
         n1.run("systemctl", "kill", "--kill-whom=main", "--signal=KILL", "ganeti-gluster-mountd")
     else:
         n1.run("systemctl", "restart", "ganeti-gluster-mountd")
     wait_active(n1, pid)
-    assert mount_ids(n1) == before_ids, "the same mount must be adopted"
+    assert n1.gluster_mount_ids() == before_ids, "the same mount must be adopted"
     assert sorted(n1.holders()) == before_holders, g.explain()
     g.assert_only_primary_holds(faultk, n1)
     g.assert_guest_io_ok(faultk, seen, figure=f"guest_io_after_daemon_{how.replace(' ', '_')}")

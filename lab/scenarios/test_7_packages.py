@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
-from typing import Any, cast
 
 import pytest
 
@@ -14,18 +13,13 @@ from lab.cluster import Lab
 from lab.install import REPO
 from lab.node import Node
 
-from .ganeti import Ganeti
-from .test_5_faults import main_pid, mount_ids, wait_active
+from .ganeti import UNIT, Ganeti
+from .test_5_faults import wait_active
 
 pytestmark = pytest.mark.timeout(1200)
 
 GANETI_MODULE = "/usr/share/ganeti/3.0/ganeti/storage/gluster.py"
 DEV_MAP_MODULE = "cd /usr/share/ganeti/3.0 && python3 -c 'from ganeti.storage import bdev; print(bdev.DEV_MAP[\"gluster\"].__module__)'"
-
-
-def _client_pid(node: Node) -> int:
-    [mount] = cast(list[dict[str, Any]], node.daemon_status()["mounts"])
-    return int(mount["client"]["pid"])
 
 
 def _newer_debs() -> list[str]:
@@ -43,16 +37,14 @@ def _apt(node: Node, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def pkgk(lab: Lab, g: Ganeti) -> Iterator[str]:
-    g.add("pkgk", lab.nodes[0], hv="kvm")
-    yield "pkgk"
-    if "pkgk" in g.instances():
-        g.remove("pkgk")
+    with g.kvm_instance("pkgk", lab.nodes[0]) as name:
+        yield name
 
 
 def test_upgrade_keeps_mount_holders_and_guest_io(lab: Lab, g: Ganeti, pkgk: str) -> None:
     n1 = lab.nodes[0]
     seen = g.guest_progress(pkgk)
-    ids, holders, pid, client = mount_ids(n1), sorted(n1.holders()), main_pid(n1), _client_pid(n1)
+    ids, holders, pid, client = n1.gluster_mount_ids(), sorted(n1.holders()), n1.main_pid(UNIT), n1.client_pid()
     inside = "/root/lab-upgrade"
     os.makedirs(n1.path(inside), exist_ok=True)
     names = []
@@ -62,8 +54,8 @@ def test_upgrade_keeps_mount_holders_and_guest_io(lab: Lab, g: Ganeti, pkgk: str
     _apt(n1, "install", *names)
     assert "99.0+lab1" in n1.run("dpkg-query", "-W", "-f=${Version}", "ganeti-gluster-mountd").stdout
     wait_active(n1, pid)  # restarted after the upgrade, never stopped before the unpack
-    assert mount_ids(n1) == ids, "the same mount, adopted by the new daemon"
-    assert _client_pid(n1) == client, "the same FUSE client"
+    assert n1.gluster_mount_ids() == ids, "the same mount, adopted by the new daemon"
+    assert n1.client_pid() == client, "the same FUSE client"
     assert sorted(n1.holders()) == holders, g.explain()
     assert n1.sh(DEV_MAP_MODULE).stdout.strip() == "glusterd_mgr.ganeti_storage"
     g.assert_guest_io_ok(pkgk, seen, figure="guest_io_across_package_upgrade")
@@ -72,16 +64,16 @@ def test_upgrade_keeps_mount_holders_and_guest_io(lab: Lab, g: Ganeti, pkgk: str
 def test_remove_leaves_mounts_restores_ganeti_and_reinstall_adopts(lab: Lab, g: Ganeti, pkgk: str) -> None:
     n1 = lab.nodes[0]
     seen = g.guest_progress(pkgk)
-    ids, holders, client = mount_ids(n1), sorted(n1.holders()), _client_pid(n1)
+    ids, holders, client = n1.gluster_mount_ids(), sorted(n1.holders()), n1.client_pid()
     _apt(n1, "remove", "ganeti-gluster-mountd-ganeti", "ganeti-gluster-mountd")
     assert n1.run("systemctl", "is-active", "ganeti-gluster-mountd", check=False).stdout.strip() != "active"
     assert n1.sh(DEV_MAP_MODULE).stdout.strip() == "ganeti.storage.gluster", "Ganeti's own class is back"
     assert "gluster.py" not in n1.run("dpkg-divert", "--list").stdout, "no diversion left"
     assert n1.run("dpkg", "-S", GANETI_MODULE).stdout.startswith("ganeti-3.0"), "Ganeti's file, owned by Ganeti again"
-    assert mount_ids(n1) == ids and n1.run("kill", "-0", str(client), check=False).returncode == 0, "removal left the mount"
+    assert n1.gluster_mount_ids() == ids and n1.run("kill", "-0", str(client), check=False).returncode == 0, "removal left the mount"
     seen = g.assert_guest_io_ok(pkgk, seen, figure="guest_io_with_the_packages_removed")
     _apt(n1, "install", *[f"/root/lab-upgrade/{f}" for f in os.listdir(n1.path("/root/lab-upgrade"))])
     assert n1.sh(DEV_MAP_MODULE).stdout.strip() == "glusterd_mgr.ganeti_storage"
-    assert mount_ids(n1) == ids and _client_pid(n1) == client, "reinstalled: the same mount adopted"
+    assert n1.gluster_mount_ids() == ids and n1.client_pid() == client, "reinstalled: the same mount adopted"
     assert sorted(n1.holders()) == holders, "holders kept in the state folder across remove and reinstall"
     g.assert_guest_io_ok(pkgk, seen, figure="guest_io_after_reinstall")

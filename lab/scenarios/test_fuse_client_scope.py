@@ -12,13 +12,11 @@ import pytest
 
 from lab.cluster import Lab
 from lab.node import Node
-from tests.glusterlab import poll
+from tests.support.glusterlab import poll
 
-from .ganeti import MOUNTPOINT, Ganeti
+from .ganeti import MOUNTPOINT, UNIT, Ganeti
 
 pytestmark = pytest.mark.timeout(900)
-
-UNIT = "ganeti-gluster-mountd.service"
 
 
 def _mount(node: Node) -> dict[str, Any]:
@@ -33,20 +31,9 @@ def _client(node: Node) -> dict[str, Any]:
     return client
 
 
-def _main_pid(node: Node) -> int:
-    return int(node.run("systemctl", "show", "-p", "MainPID", "--value", UNIT).stdout.strip())
-
-
-def _unit_pids(node: Node, unit: str) -> list[int]:
-    group = node.run("systemctl", "show", "-p", "ControlGroup", "--value", unit).stdout.strip()
-    procs = f"/sys/fs/cgroup{group}/cgroup.procs /sys/fs/cgroup/unified{group}/cgroup.procs"
-    out = node.run("sh", "-c", f"cat {procs} 2>/dev/null", check=False)
-    return sorted({int(p) for p in out.stdout.split()})
-
-
 def _restarted(node: Node, old_pid: int) -> bool:
     active = node.run("systemctl", "is-active", UNIT, check=False).stdout.strip() == "active"
-    return active and _main_pid(node) not in (0, old_pid)
+    return active and node.main_pid(UNIT) not in (0, old_pid)
 
 
 def _fresh_report(g: Ganeti, old_boot: str) -> tuple[int, int, str] | None:
@@ -54,10 +41,6 @@ def _fresh_report(g: Ganeti, old_boot: str) -> tuple[int, int, str] | None:
     reports = g.console("scope1")
     last = reports[-1] if reports else None
     return last if last and last[2] != old_boot and last[0] >= 3 else None
-
-
-def _mount_ids(node: Node) -> list[str]:
-    return [line.split()[0] for line in node.mountinfo().splitlines() if f" {MOUNTPOINT} " in line and "fuse.glusterfs" in line]
 
 
 def test_client_in_its_own_scope_survives_the_daemons_unit(lab: Lab, g: Ganeti) -> None:
@@ -72,27 +55,27 @@ def test_client_in_its_own_scope_survives_the_daemons_unit(lab: Lab, g: Ganeti) 
     cgroup = n1.run("cat", f"/proc/{pid}/cgroup").stdout
     assert "ganeti-gluster.slice" in cgroup and UNIT not in cgroup, cgroup
     assert n1.run("systemctl", "is-active", unit).stdout.strip() == "active"
-    assert _unit_pids(n1, UNIT) == [_main_pid(n1)], "the daemon's unit holds the daemon only"
+    assert n1.unit_pids(UNIT) == [n1.main_pid(UNIT)], "the daemon's unit holds the daemon only"
     assert client["oom_score_adj"] == int(n1.run("cat", f"/proc/{pid}/oom_score_adj").stdout), "status shows the real score"
     fetch = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9723/metrics', timeout=10).read().decode())"
     metrics = n1.run("python3", "-c", fetch).stdout
     assert re.search(r'ganeti_gluster_client_resident_memory_bytes\{volume="[^"]+"\} [1-9]', metrics), metrics[-2000:]
-    mount = _mount_ids(n1)
+    mount = n1.gluster_mount_ids()
 
     for how in ("restart", "stop-start", "kill-9"):
-        before = _main_pid(n1)
+        before = n1.main_pid(UNIT)
         if how == "restart":
             n1.run("systemctl", "restart", UNIT)
         elif how == "stop-start":
             n1.run("systemctl", "stop", UNIT)
-            assert _mount_ids(n1) == mount and n1.run("kill", "-0", str(pid), check=False).returncode == 0, "stop left the client"
+            assert n1.gluster_mount_ids() == mount and n1.run("kill", "-0", str(pid), check=False).returncode == 0, "stop left the client"
             n1.run("systemctl", "start", UNIT)
         else:
             n1.run("kill", "-9", str(before))
             poll("systemd to restart the daemon", functools.partial(_restarted, n1, before), deadline=60, interval=0.5)
-        assert _main_pid(n1) != before, how
+        assert n1.main_pid(UNIT) != before, how
         assert int(_client(n1)["pid"]) == pid, f"{how}: the same FUSE client"
-        assert _mount_ids(n1) == mount, f"{how}: the same mount, adopted"
+        assert n1.gluster_mount_ids() == mount, f"{how}: the same mount, adopted"
         assert holder in n1.holders(), f"{how}: holders kept"
         assert n1.run("systemctl", "is-active", unit).stdout.strip() == "active", f"{how}: the scope is untouched"
         seen = g.assert_guest_io_ok("scope1", seen, figure=f"guest_io_scoped_client_daemon_{how.replace('-', '_')}")
@@ -104,6 +87,7 @@ def test_a_killed_client_names_the_broken_instance_until_a_full_restart(lab: Lab
     holder = g.disk_holder(uuid)
     pid = int(_client(n1)["pid"])
     n1.run("kill", "-9", str(pid))
+
     def remounted() -> bool:
         mount = _mount(n1)
         client = mount["client"]

@@ -1,4 +1,4 @@
-"""Small helpers shared by the fault tests: the kernel's mount table, raw JSON-RPC, metrics text."""
+"""Small helpers shared by the fault tests: raw JSON-RPC, metrics text, timings, tree digests."""
 
 from __future__ import annotations
 
@@ -12,25 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 from glusterd_mgr.client import _UnixHTTPConnection
-from glusterd_mgr.mountinfo import parse, stack_at
-
-
-def mountinfo() -> list[Any]:
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-        return parse(f.read())
-
-
-def glusterfs_stack(path: str) -> list[tuple[int, str]]:
-    """The glusterfs mounts stacked at ``path``, bottom first: (mount id, source)."""
-    return [(r.mount_id, r.source) for r in stack_at(mountinfo(), path) if r.is_glusterfs]
-
-
-def glusterfs_mounts_of(volume: str, under: str) -> list[str]:
-    """Every glusterfs mount of ``volume`` anywhere below ``under`` (stacked ones counted each)."""
-    return [
-        r.path for r in mountinfo()
-        if r.is_glusterfs and r.source.endswith("/" + volume) and (r.path == under or r.path.startswith(under + "/"))
-    ]  # fmt: skip
 
 
 def http(sock: str, method: str, path: str, body: bytes | None = None, timeout: float = 30.0) -> tuple[int, bytes]:

@@ -14,8 +14,8 @@ import pytest
 
 from glusterd_mgr.volume import VolumeSpec
 
-from ..daemon_proc import DaemonProcess
-from .helpers import glusterfs_stack
+from ..support.daemon_proc import DaemonProcess
+from ..support.kernel import glusterfs_stack
 
 pytestmark = [pytest.mark.gluster, pytest.mark.timeout(120)]
 H1 = {"kind": "instance", "id": "access-1.0"}

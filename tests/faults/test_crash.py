@@ -23,10 +23,11 @@ from glusterd_mgr import disks, errors
 from glusterd_mgr.client import DaemonNotRunning
 from glusterd_mgr.volume import VolumeSpec
 
-from .. import glusterlab
-from ..daemon_proc import DaemonProcess
+from ..support import glusterlab
+from ..support.daemon_proc import DaemonProcess
+from ..support.kernel import glusterfs_mounts_of, glusterfs_stack
 from .conftest import env_int
-from .helpers import glusterfs_mounts_of, glusterfs_stack, rpc_batch
+from .helpers import rpc_batch
 
 ROUNDS = env_int("GGMT_FAULT_CRASH_ROUNDS", 200)
 WORKERS = env_int("GGMT_FAULT_CRASH_WORKERS", 3)

@@ -9,27 +9,18 @@ import time
 import uuid
 from typing import Any
 
-import psutil
 import pytest
 
 from glusterd_mgr.volume import VolumeSpec
 
-from .. import glusterlab
-from ..daemon_proc import DaemonProcess
-from .helpers import glusterfs_stack, metric
+from ..support import glusterlab
+from ..support.daemon_proc import DaemonProcess
+from ..support.kernel import fuse_client_pids, glusterfs_stack
+from .helpers import metric
 
 pytestmark = [pytest.mark.gluster, pytest.mark.timeout(120)]
 PROBE_INTERVAL = 1.0  # DaemonProcess's --probe-interval
 HOLDERS = [{"kind": "instance", "id": f"dead-{n}.0"} for n in range(3)]
-
-
-def fuse_client_pids(mountpoint: str) -> list[int]:
-    found = []
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        cmdline = proc.info["cmdline"] or []
-        if proc.info["name"] == "glusterfs" and cmdline and cmdline[-1] == mountpoint:
-            found.append(proc.pid)
-    return found
 
 
 def test_killed_fuse_client_is_detected_and_remounted(daemon: DaemonProcess, volume: VolumeSpec, figure: Any) -> None:

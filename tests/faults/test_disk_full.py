@@ -12,8 +12,8 @@ import pytest
 from glusterd_mgr import errors
 from glusterd_mgr.volume import VolumeSpec
 
-from .. import glusterlab
-from ..daemon_proc import DaemonProcess
+from ..support import glusterlab
+from ..support.daemon_proc import DaemonProcess
 from .conftest import env_int
 
 pytestmark = [pytest.mark.gluster, pytest.mark.timeout(180)]

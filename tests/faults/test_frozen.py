@@ -14,10 +14,11 @@ import pytest
 from glusterd_mgr import errors
 from glusterd_mgr.volume import VolumeSpec
 
-from .. import glusterlab
-from ..daemon_proc import DaemonProcess
+from ..support import glusterlab
+from ..support.daemon_proc import DaemonProcess
+from ..support.kernel import glusterfs_mounts_of, glusterfs_stack
 from .conftest import env_int
-from .helpers import glusterfs_mounts_of, glusterfs_stack, metric, timed
+from .helpers import metric, timed
 
 FROZEN_SECONDS = env_int("GGMT_FAULT_FROZEN_SECONDS", 60)
 FS_TIMEOUT = 3.0  # DaemonProcess's --fs-timeout

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from glusterd_mgr.volume import VolumeSpec
 
-from ..daemon_proc import DaemonProcess
+from ..support.daemon_proc import DaemonProcess
 from .conftest import env_int
 from .helpers import http, raw_post, timed, tree_digest
 

@@ -12,10 +12,11 @@ import pytest
 
 from glusterd_mgr.volume import VolumeSpec
 
-from .. import glusterlab
-from ..daemon_proc import DaemonProcess
+from ..support import glusterlab
+from ..support.daemon_proc import DaemonProcess
+from ..support.kernel import glusterfs_stack
 from .conftest import env_int
-from .helpers import glusterfs_stack, metric
+from .helpers import metric
 
 CLIENTS = env_int("GGMT_FAULT_STORM_CLIENTS", 50)
 PAIRS = env_int("GGMT_FAULT_STORM_PAIRS", 40)

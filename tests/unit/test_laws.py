@@ -1,10 +1,11 @@
 """Hypothesis over random interleavings of holder changes, probes, disk calls and faults, against a model.
 
 The four laws: never two mounts on a mountpoint; never a plain unmount while
-holders exist (durable ones whose release is not under way, or counted ones
-whose acquire is past its mount: an acquire that arrives after the last
-release decided to unmount waits for the mount lock and mounts again); never an acknowledged holder that is not
-durable; every busy unmount leaves the mount in place.
+holders exist (durable ones, a release under way included, since it may still
+fail; or counted ones whose acquire is past its mount: an acquire that arrives
+after the last release decided to unmount waits for the mount lock and mounts
+again); never an acknowledged holder that is not durable; every busy unmount
+leaves the mount in place.
 """
 
 from __future__ import annotations
@@ -31,14 +32,13 @@ class LawfulWorld(World):
     core: Core | None = None
     broken: list[str] = []
     waiting: Callable[[], set[Holder]] = staticmethod(set)  # acquires still waiting for the mount lock
-    leaving: Callable[[], set[Holder]] = staticmethod(set)  # releases under way
 
     def _run(self, effect: fx.Run) -> fx.ProcessResult:
         """(A failed assert here would be thrown into the procedure as the helper's error: record it instead.)"""
         if effect.argv[0] == "umount" and "-l" not in effect.argv:
             assert self.core is not None
             vs = self.core.volumes[SPEC]
-            past_mount, staying = vs.holders - self.waiting(), self.durable() - self.leaving()
+            past_mount, staying = vs.holders - self.waiting(), self.durable()
             if past_mount or staying:
                 self.broken.append(f"unmount while {past_mount} are counted and {staying} are durable")
         return super()._run(effect)
@@ -51,9 +51,6 @@ class Node(RuleBasedStateMachine):
         self.core = Core(config(), HolderTable())
         self.world.core = self.core
         self.world.broken = []
-        self.world.leaving = lambda: {
-            h for kind, h, task in self.calls if kind == "release" and h and not task.finished and not isinstance(task.pending, fx.Settle)
-        }
         self.world.waiting = lambda: {
             h for kind, h, task in self.calls if kind == "acquire" and h and isinstance(task.pending, fx.Locked | fx.Settle)
         }
@@ -134,4 +131,9 @@ class Node(RuleBasedStateMachine):
 
 
 TestNode = Node.TestCase
-TestNode.settings = settings(max_examples=150, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Derandomized: CI explores the same 300 interleavings every run, so a red run is a change's doing, never
+# the luck of the draw.  Wider random searches are run by hand (README, "Tests"), as the one that found
+# the release-journal case in test_machine.py.
+TestNode.settings = settings(
+    max_examples=300, stateful_step_count=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)

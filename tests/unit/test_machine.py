@@ -196,6 +196,21 @@ def test_a_failed_journal_write_undoes_the_holder_and_unmounts_for_nobody() -> N
     assert world.stack() == [] and runs(world)[-1] == ("umount", MOUNTPOINT)
 
 
+def test_a_release_still_counts_until_it_is_durable() -> None:
+    """Found by the law test: I1's release waits on the journal while I2's acquire fails its own write and
+    looks for the last holder; I1 must still count, for its release fails too and I1 stays held."""
+    world, core, sched = node()
+    sched.run(core.acquire(SPEC, I1))
+    world.journal_fails = True
+    leave = sched.start("release", core.release(SPEC, I1))
+    assert isinstance(leave.pending, fx.WriteJournal)
+    sched.run(core.acquire(SPEC, I2))
+    sched.drain()
+    assert isinstance(leave.error, StateError)
+    assert core.volumes[SPEC].holders == world.durable() == {I1}
+    assert len(world.stack()) == 1 and [argv[0] for argv in runs(world)] == ["mount"], "no unmount under I1"
+
+
 def test_a_disk_call_meeting_enotconn_recovers_the_mount_and_tries_once_more() -> None:
     world, core, sched = node()
     sched.run(core.acquire(SPEC, I1))
@@ -229,8 +244,14 @@ def test_probe_marks_a_vanished_held_mount_missing_and_mounts_it_again() -> None
     sched.run(core.acquire(SPEC, I1))
     world.stack().clear()
     sched.run(core.probe_all())
-    assert fx.Say(fx.Level.WARN, "{volume} vanished from {mountpoint} while held: mounting it again",
-                  {"volume": SPEC.key, "mountpoint": MOUNTPOINT}) in world.done
+    assert (
+        fx.Say(
+            fx.Level.WARN,
+            "{volume} vanished from {mountpoint} while held: mounting it again",
+            {"volume": SPEC.key, "mountpoint": MOUNTPOINT},
+        )
+        in world.done
+    )
     assert len(world.stack()) == 1
 
 

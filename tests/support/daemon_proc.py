@@ -13,7 +13,7 @@ from glusterd_mgr.client import Client
 
 from .glusterlab import poll
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def free_port() -> int:

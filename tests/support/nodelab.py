@@ -21,9 +21,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from glusterd_mgr.mountinfo import parse
-
-from . import glusterlab
+from . import glusterlab, kernel
 from .daemon_proc import DaemonProcess
 from .glusterlab import PREFIX, SUBNET, GlusterServer, poll, sh
 
@@ -53,8 +51,7 @@ def cleanup(base: str = BASE) -> None:
         except psutil.Error:
             pass
     psutil.wait_procs(glusterlab.lab_processes(base), timeout=10)
-    for path in sorted(glusterlab.mounts_under(base), key=len, reverse=True):
-        sh("umount", "-l", path, check=False)
+    glusterlab.detach_under(base)
     existing = {line.split()[0] for line in sh("ip", "netns", "list", check=False).stdout.splitlines() if line.split()}
     for ns in our_namespaces():
         if ns in existing:
@@ -108,6 +105,11 @@ class NodeDaemon(DaemonProcess):
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid  # nsenter execs the daemon: same process
+
+    @property
+    def mountinfo_path(self) -> str:
+        """The mount table as this daemon sees it."""
+        return f"/proc/{self.pid}/mountinfo"
 
 
 @dataclass
@@ -165,7 +167,7 @@ class Node:
 
         The copy would otherwise keep their FUSE mounts alive after they unmount them on the host.
         """
-        for record in parse(self.mountinfo()):
+        for record in kernel.mount_table(self.mountinfo_path):
             if record.is_glusterfs and not (record.path + "/").startswith(self.base + "/"):
                 self.run("umount", "-l", record.path)
 
@@ -175,9 +177,10 @@ class Node:
             ["nsenter", "-t", str(self.init_pid), "-m", "--", *argv], input=stdin, capture_output=True, check=True, timeout=60
         ).stdout
 
-    def mountinfo(self) -> str:
-        with open(f"/proc/{self.init_pid}/mountinfo") as f:
-            return f.read()
+    @property
+    def mountinfo_path(self) -> str:
+        """The node's mount table, as its processes see it."""
+        return f"/proc/{self.init_pid}/mountinfo"
 
     def stop(self) -> None:
         if self.daemon is not None:

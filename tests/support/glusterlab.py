@@ -23,6 +23,8 @@ from typing import TypeVar
 
 import psutil
 
+from . import kernel
+
 # Several runs can share a machine when each has its own prefix, base and subnet.
 PREFIX = os.environ.get("GGMT_PREFIX", "ggmt")
 DEFAULT_BASE = os.environ.get("GGMT_BASE", f"/tmp/{PREFIX}-lab")
@@ -56,11 +58,10 @@ def lab_processes(base: str) -> list[psutil.Process]:
     return found
 
 
-def mounts_under(base: str) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        from glusterd_mgr.mountinfo import parse
-
-        return [r.path for r in parse(f.read()) if r.path == base or r.path.startswith(base + "/")]
+def detach_under(base: str) -> None:
+    """Lazily detach every mount at or below ``base``, deepest first."""
+    for path in sorted(kernel.mounts_under(base), key=len, reverse=True):
+        sh("umount", "-l", path, check=False)
 
 
 @contextmanager
@@ -71,15 +72,13 @@ def scratch(base: str, tag: str) -> Iterator[str]:
     try:
         yield root
     finally:
-        for path in sorted(mounts_under(root), key=len, reverse=True):
-            sh("umount", "-l", path, check=False)
+        detach_under(root)
         shutil.rmtree(root, ignore_errors=True)
 
 
 def cleanup_leftovers(base: str = DEFAULT_BASE, prefix: str = PREFIX) -> None:
     """Remove what any earlier run left: processes, mounts, namespaces, links, files."""
-    for path in sorted(mounts_under(base), key=len, reverse=True):
-        sh("umount", "-l", path, check=False)
+    detach_under(base)
     for proc in lab_processes(base):
         try:
             proc.send_signal(signal.SIGCONT)
@@ -187,9 +186,7 @@ class GlusterServer:
 
     def _brick_online(self, name: str) -> bool:
         out = self.cli("volume", "status", name, "detail", check=False).stdout
-        return any(
-            line.split(":", 1)[0].strip() == "Online" and line.split(":", 1)[1].strip() == "Y" for line in out.splitlines()
-        )
+        return any(line.split(":", 1)[0].strip() == "Online" and line.split(":", 1)[1].strip() == "Y" for line in out.splitlines())
 
     def small_filesystem(self, name: str, size_mib: int) -> str:
         """An ext4 file system of ``size_mib`` on a loop device, mounted in glusterd's private mount namespace
