@@ -28,6 +28,9 @@ from . import config
 from .node import Node
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SOURCE = os.path.abspath(os.environ.get("GGL_SOURCE", REPO))
+"""The tree installed into the nodes: this checkout, or ``GGL_SOURCE``, a checkout with a fix taken out
+(committed: the packages are built from its HEAD), to see the scenarios catch the bug it fixed."""
 DEPS = ("twisted>=23.10", "psutil>=5.9", "prometheus_client>=0.17", "jsonschema>=4.18")
 PLATFORM = ("--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
             "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
@@ -38,7 +41,7 @@ SHIM_FILES = ("__init__.py", "client.py", "errors.py", "ganeti_storage.py")
 def route() -> str:
     chosen = os.environ.get("GGL_INSTALL", "auto")
     if chosen == "auto":
-        return "deb" if os.path.isdir(os.path.join(REPO, "debian")) else "venv"
+        return "deb" if os.path.isdir(os.path.join(SOURCE, "debian")) else "venv"
     return chosen
 
 
@@ -52,7 +55,7 @@ def wheelhouse() -> str:
     out = os.path.join(config.BASE, "wheelhouse")
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(deps, out)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", out, REPO],
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", out, SOURCE],
                    check=True, capture_output=True)  # fmt: skip
     return out
 
@@ -63,14 +66,14 @@ def debs() -> list[str]:
     found = glob.glob(os.path.join(out, "*.deb"))
     if found:
         return found
-    r = subprocess.run(["bash", os.path.join(REPO, "scripts", "build-deb.sh"), "--out", out], capture_output=True, text=True, check=False)
+    r = subprocess.run(["bash", os.path.join(SOURCE, "scripts", "build-deb.sh"), "--out", out], capture_output=True, text=True, check=False)
     assert r.returncode == 0, f"build-deb.sh failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     return sorted(glob.glob(os.path.join(out, "*.deb")))
 
 
 def readme_block(name: str) -> str:
     """The shell inside README's ``<!-- NAME:begin -->`` block (the README is what operators follow)."""
-    with open(os.path.join(REPO, "README.md")) as f:
+    with open(os.path.join(SOURCE, "README.md")) as f:
         text = f.read()
     m = re.search(rf"<!-- {name}:begin -->\n(.*?)<!-- {name}:end -->", text, re.S)
     assert m, f"README has no {name} block"
@@ -93,9 +96,9 @@ def _stage(node: Node, files: dict[str, str]) -> str:
 def install_venv(node: Node, wheels: str) -> None:
     d = _stage(node, {
         "wheels": wheels,
-        "systemd/ganeti-gluster-mountd.service": os.path.join(REPO, "systemd", "ganeti-gluster-mountd.service"),
-        "examples/gluster-mountd.toml": os.path.join(REPO, "examples", "gluster-mountd.toml"),
-        **{f"glusterd_mgr/{f}": os.path.join(REPO, "glusterd_mgr", f) for f in SHIM_FILES},
+        "systemd/ganeti-gluster-mountd.service": os.path.join(SOURCE, "systemd", "ganeti-gluster-mountd.service"),
+        "examples/gluster-mountd.toml": os.path.join(SOURCE, "examples", "gluster-mountd.toml"),
+        **{f"glusterd_mgr/{f}": os.path.join(SOURCE, "glusterd_mgr", f) for f in SHIM_FILES},
     })  # fmt: skip
     # README "Installing it on a node", pip pointed at the wheelhouse.
     node.sh(f"""set -e
