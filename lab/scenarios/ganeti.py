@@ -141,6 +141,10 @@ class Ganeti:
     # -- the KVM guest's serial console ---------------------------------------
     def console(self, name: str, seconds: float = 3.0) -> list[tuple[int, int, str]]:
         """Read the guest's serial console for a moment on its primary node; its LABIO reports."""
+        return guest.parse(self.console_text(name, seconds))
+
+    def console_text(self, name: str, seconds: float = 3.0) -> str:
+        """What the guest's serial console prints for a moment on its primary node (kernel messages too)."""
         node = self.primary(name)
         sock = f"/var/run/ganeti/kvm-hypervisor/ctrl/{name}.serial"
         script = (
@@ -153,7 +157,7 @@ class Ganeti:
             "sys.stdout.write(buf.decode('latin-1'))\n"
         )
         r = node.run("python3", "-c", script, check=False, timeout=seconds + 30)
-        return guest.parse(r.stdout)
+        return r.stdout
 
     def guest_progress(self, name: str, deadline: float = 120) -> tuple[int, int, str]:
         """The latest report of a guest, waiting until it reports at all."""
@@ -165,9 +169,13 @@ class Ganeti:
         return poll(f"{name}'s guest to report on its console", latest, deadline=deadline, interval=1)
 
     def assert_guest_io_ok(
-        self, name: str, since: tuple[int, int, str], deadline: float = 60, figure: str | None = None
+        self, name: str, since: tuple[int, int, str], deadline: float = 60, figure: str | None = None, context: str = ""
     ) -> tuple[int, int, str]:
-        """The guest went on (more verified rounds, same boot) and never counted an I/O error."""
+        """The guest went on (more verified rounds, same boot) and never counted an I/O error.
+
+        ``context`` (what the step before printed, say) goes into a failure's message with the console's
+        raw text, so a rare failure explains itself from CI's log alone.
+        """
 
         seen: list[tuple[int, int, str]] = []
 
@@ -180,7 +188,12 @@ class Ganeti:
         last = poll(f"{name}'s guest to verify more rounds than {since[0]}", advanced, deadline=deadline, interval=1)
         if figure:
             cluster.record(figure, f"{last[1]} errors in {last[0]} rounds")
-        assert last[2] == since[2], f"{name}'s guest rebooted: {since} -> {last}; console read on {self.primary(name).name}: {seen}"
+        if last[2] != since[2]:
+            raw = self.console_text(name, 5.0)[-3000:]
+            raise AssertionError(
+                f"{name}'s guest rebooted: {since} -> {last}; reports read on {self.primary(name).name}: {seen}\n"
+                f"--- its console now:\n{raw}\n--- context:\n{context[-4000:]}\n{self.explain()}"
+            )
         assert last[1] == 0, f"{name}'s guest counted {last[1]} I/O errors by round {last[0]}\n{self.explain()}"
         return last
 

@@ -78,7 +78,7 @@ def test_kvm_live_migration_with_guest_io(lab: Lab, g: Ganeti, cleanup_instances
         out = g.run("gnt-instance", "migrate", "-f", "migk")
         cluster.record(f"kvm_live_migration_to_node{to + 1}_s", round(time.monotonic() - t, 1))
         assert "live" in out.lower() or "migrat" in out.lower(), out
-        seen = g.assert_guest_io_ok("migk", seen)  # same boot: it was live
+        seen = g.assert_guest_io_ok("migk", seen, context=out)  # same boot: it was live
         _moved(g, lab, "migk", to)
 
 
