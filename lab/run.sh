@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 bash lab/install-deps.sh
 python3 -m lab.cluster down   # leftovers of a killed run
 python3 -c 'from lab import cluster, config; import os; p = cluster.figures_path(); os.path.exists(p) and os.unlink(p)'
-python3 -m pytest -p no:cacheprovider -o addopts= -ra lab/scenarios "$@"
+python3 -m pytest -p no:cacheprovider -o addopts= -ra --durations=10 lab/scenarios "$@"
 rc=$?
 if [ "${GGL_KEEP:-0}" != 1 ]; then python3 -m lab.cluster down; fi
 echo "== lab figures"

@@ -127,6 +127,7 @@ def test_metrics_match_status_on_both_listeners(daemon: DaemonProcess, volume: V
         ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-d", "{}", f"http://127.0.0.1:{daemon.metrics_port}/rpc"],
         capture_output=True,
         text=True,
+        check=False,
     )
     assert out.stdout == "404"
     c.release(volume.to_json(), I1)
@@ -211,7 +212,7 @@ def _refused(c: Any, volume: VolumeSpec) -> bool:
 
 
 def test_second_daemon_on_the_same_socket_refuses_to_start(daemon: DaemonProcess) -> None:
-    twin = subprocess.run(daemon.argv(), capture_output=True, text=True, timeout=30)
+    twin = subprocess.run(daemon.argv(), capture_output=True, text=True, timeout=30, check=False)
     assert twin.returncode != 0 and "already listening" in twin.stderr
     assert daemon.client().status()["version"]
 
@@ -242,7 +243,8 @@ def test_config_file_values_are_type_checked(daemon_root: str) -> None:
     config = os.path.join(daemon_root, "bad.toml")
     with open(config, "w") as f:
         f.write('backup_volfile_servers = "gs2"\n')
-    result = subprocess.run([sys.executable, "-m", "glusterd_mgr", "--config", config], capture_output=True, text=True, timeout=60)
+    argv = [sys.executable, "-m", "glusterd_mgr", "--config", config]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2 and "backup_volfile_servers must be a list of strings" in result.stderr
 
 
@@ -272,7 +274,7 @@ def test_sd_notify_ready_after_listening_and_watchdog(daemon_root: str, volume: 
 def test_gluster_mountctl_against_the_daemon(daemon: DaemonProcess, volume: VolumeSpec) -> None:
     def ctl(*args: str) -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "glusterd_mgr.ctl", "--socket", daemon.socket, *args]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
 
     vol = ["--host", volume.host, "--volume", volume.volume]
     assert ctl("acquire", *vol, "--kind", "instance", "--id", "ctl.0").returncode == 0

@@ -18,7 +18,7 @@ from glusterd_mgr.metrics import Metrics
 from glusterd_mgr.volume import VolumeSpec
 
 from .conftest import NodeFactory
-from .support import glusterlab
+from .support import glusterlab, kernel
 
 pytestmark = [pytest.mark.gluster, pytest.mark.timeout(180)]
 
@@ -26,8 +26,8 @@ I1, I2, JOB = Holder("instance", "i1.0"), Holder("instance", "i2.0"), Holder("jo
 
 
 def _client_of(mountpoint: str) -> psutil.Process:
-    [pid] = glusterlab.poll("one FUSE client", lambda: [p.pid for p in psutil.process_iter(["name", "cmdline"])
-                                                      if p.info["name"] == "glusterfs" and (p.info["cmdline"] or [""])[-1] == mountpoint])  # fmt: skip
+    """The one FUSE client of ``mountpoint``, waiting for it to appear."""
+    [pid] = glusterlab.poll("one FUSE client", lambda: kernel.fuse_client_pids(mountpoint))
     return psutil.Process(pid)
 
 

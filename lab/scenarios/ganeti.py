@@ -168,6 +168,42 @@ class Ganeti:
 
         return poll(f"{name}'s guest to report on its console", latest, deadline=deadline, interval=1)
 
+    def qemu_status(self, name: str) -> str:
+        """What each node's QEMU of ``name`` says of itself (HMP ``info status``, ``info migrate``,
+        ``info block``), and its process line: a guest that stopped reporting is then running,
+        paused (and why) or gone."""
+        script = (
+            "import socket,sys,time\n"
+            f"p='/var/run/ganeti/kvm-hypervisor/ctrl/{name}.monitor'\n"
+            "try:\n"
+            "    s=socket.socket(socket.AF_UNIX); s.connect(p); s.settimeout(2)\n"
+            "except OSError as e:\n"
+            "    print('monitor:', e); sys.exit()\n"
+            "def ask(cmd):\n"
+            "    s.sendall(cmd.encode()+b'\\n'); buf=b''; end=time.time()+2\n"
+            "    while time.time()<end:\n"
+            "        try:\n            d=s.recv(65536)\n        except socket.timeout:\n            break\n"
+            "        if not d: break\n        buf+=d\n        if buf.rstrip().endswith(b'(qemu)'): break\n"
+            "    return buf.decode('latin-1')\n"
+            "ask('')\n"
+            "for c in ('info status','info migrate','info block'): print(ask(c))\n"
+        )
+        out = []
+        for n in self.lab.nodes:
+            r = n.run("python3", "-c", script, check=False, timeout=30)
+            ps = n.run("sh", "-c", f"ps -eo pid,stat,etimes,args | grep -v grep | grep -- '-name {name}' | cut -c1-160", check=False)
+            out.append(f"--- {n.name}: qemu of {name}\n{ps.stdout}{r.stdout}{r.stderr}")
+        return "\n".join(out)
+
+    def guest_report(self, name: str, seen: list[tuple[int, int, str]], context: str) -> str:
+        """Everything that tells why a guest did not go on: its reports, its console, QEMU's own
+        status on each node, the step before (``context``) and the three views."""
+        raw = self.console_text(name, 5.0)[-3000:]
+        return (
+            f"reports read on {self.primary(name).name}: {seen[-5:]}\n--- its console now:\n{raw}\n"
+            f"{self.qemu_status(name)}\n--- context:\n{context[-4000:]}\n{self.explain()}"
+        )
+
     def assert_guest_io_ok(
         self, name: str, since: tuple[int, int, str], deadline: float = 60, figure: str | None = None, context: str = ""
     ) -> tuple[int, int, str]:
@@ -185,15 +221,14 @@ class Ganeti:
             last = reports[-1] if reports else None
             return last if last and last[0] > since[0] else None
 
-        last = poll(f"{name}'s guest to verify more rounds than {since[0]}", advanced, deadline=deadline, interval=1)
+        try:
+            last = poll(f"{name}'s guest to verify more rounds than {since[0]}", advanced, deadline=deadline, interval=1)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self.guest_report(name, seen, context)}") from None
         if figure:
             cluster.record(figure, f"{last[1]} errors in {last[0]} rounds")
         if last[2] != since[2]:
-            raw = self.console_text(name, 5.0)[-3000:]
-            raise AssertionError(
-                f"{name}'s guest rebooted: {since} -> {last}; reports read on {self.primary(name).name}: {seen}\n"
-                f"--- its console now:\n{raw}\n--- context:\n{context[-4000:]}\n{self.explain()}"
-            )
+            raise AssertionError(f"{name}'s guest rebooted: {since} -> {last}\n{self.guest_report(name, seen, context)}")
         assert last[1] == 0, f"{name}'s guest counted {last[1]} I/O errors by round {last[0]}\n{self.explain()}"
         return last
 
