@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from tests.support import kernel
 from tests.support.glusterlab import poll
 
 from . import config, gluster, guest, install, net, rootfs
@@ -204,8 +205,7 @@ def cleanup() -> None:
                     os.kill(pid, 9)
                 except ProcessLookupError:
                     pass
-    with open("/proc/self/mountinfo") as f:
-        paths = [line.split()[4] for line in f]
+    paths = [r.path for r in kernel.mount_table()]  # stacked mounts once each: each needs its own umount
     for p in sorted((p for p in paths if p.startswith(config.BASE + "/") or p == config.BASE), key=len, reverse=True):
         subprocess.run(["umount", "-l", p], capture_output=True, check=False)
     net.teardown()

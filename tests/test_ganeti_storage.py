@@ -367,10 +367,7 @@ def test_holders_are_counted_unlike_ganetis_class(
 
 
 def _glusterfs_client_of(mountpoint: str) -> psutil.Process:
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        if proc.info["name"] == "glusterfs" and mountpoint in (proc.info["cmdline"] or ()):
-            return proc
-    raise AssertionError(f"no glusterfs client process serves {mountpoint}")
+    return psutil.Process(kernel.fuse_client_pid(mountpoint))
 
 
 def _attaches(cls: type, unique_id: Any, p: Any, block_device_error: type[Exception]) -> bool:
