@@ -7,7 +7,7 @@ import pytest
 from lab import cluster, config
 from lab.cluster import Lab
 
-from .ganeti import MOUNTPOINT, Ganeti, mountctl_disk_size
+from .ganeti import MOUNTPOINT, SHUTDOWN_TIMEOUT, Ganeti, mountctl_disk_size
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -31,7 +31,7 @@ def test_lifecycle_fake(lab: Lab, g: Ganeti) -> None:
     assert "gluster" in info
     g.assert_only_primary_holds("life1", n1)
 
-    g.run("gnt-instance", "shutdown", "--timeout=10", "life1")
+    g.run("gnt-instance", "shutdown", f"--timeout={SHUTDOWN_TIMEOUT}", "life1")
     assert g.status("life1") == "ADMIN_down"
     g.assert_nothing_for(uuid)
 
@@ -110,7 +110,7 @@ def test_lifecycle_kvm(lab: Lab, g: Ganeti) -> None:
     g.assert_only_primary_holds("kvm1", n2)
     first = g.guest_progress("kvm1")
     g.assert_guest_io_ok("kvm1", first)
-    g.run("gnt-instance", "shutdown", "--timeout=20", "kvm1")
+    g.run("gnt-instance", "shutdown", f"--timeout={SHUTDOWN_TIMEOUT}", "kvm1")
     g.assert_nothing_for(uuid)
     g.run("gnt-instance", "startup", "kvm1")
     g.assert_only_primary_holds("kvm1", n2)

@@ -14,7 +14,7 @@ import pytest
 from lab import cluster
 from lab.cluster import Lab
 
-from .ganeti import Ganeti
+from .ganeti import SHUTDOWN_TIMEOUT, Ganeti
 
 pytestmark = pytest.mark.timeout(1500)
 
@@ -48,9 +48,9 @@ def test_migrate_fake_both_directions(lab: Lab, g: Ganeti, cleanup_instances: li
 def test_failover_fake_both_directions(lab: Lab, g: Ganeti, cleanup_instances: list[str]) -> None:
     cleanup_instances.append("failf")
     g.add("failf", lab.nodes[0])
-    g.run("gnt-instance", "failover", "-f", "--shutdown-timeout=10", "failf")
+    g.run("gnt-instance", "failover", "-f", f"--shutdown-timeout={SHUTDOWN_TIMEOUT}", "failf")
     _moved(g, lab, "failf", 1)
-    g.run("gnt-instance", "failover", "-f", "--shutdown-timeout=10", "failf")
+    g.run("gnt-instance", "failover", "-f", f"--shutdown-timeout={SHUTDOWN_TIMEOUT}", "failf")
     _moved(g, lab, "failf", 0)
 
 
@@ -89,7 +89,7 @@ def test_kvm_failover_with_guest_io(lab: Lab, g: Ganeti, cleanup_instances: list
     g.assert_guest_io_ok("failk", first)
     for to in (1, 0):
         t = time.monotonic()
-        g.run("gnt-instance", "failover", "-f", "--shutdown-timeout=20", "failk")
+        g.run("gnt-instance", "failover", "-f", f"--shutdown-timeout={SHUTDOWN_TIMEOUT}", "failk")
         cluster.record(f"kvm_failover_to_node{to + 1}_s", round(time.monotonic() - t, 1))
         _moved(g, lab, "failk", to)
         booted = g.guest_progress("failk")

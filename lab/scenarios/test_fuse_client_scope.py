@@ -14,7 +14,7 @@ from lab.cluster import Lab
 from lab.node import Node
 from tests.support.glusterlab import poll
 
-from .ganeti import MOUNTPOINT, UNIT, Ganeti
+from .ganeti import MOUNTPOINT, SHUTDOWN_TIMEOUT, UNIT, Ganeti
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -101,7 +101,7 @@ def test_a_killed_client_names_the_broken_instance_until_a_full_restart(lab: Lab
     journal = n1.run("journalctl", "-u", UNIT, "--no-pager", "-n", "50").stdout
     assert "failed under its holders" in journal and holder.split(":", 1)[1] in journal, journal
     booted = g.guest_progress("scope1")[2]
-    g.run("gnt-instance", "reboot", "--type=full", "scope1")
+    g.run("gnt-instance", "reboot", "--type=full", f"--shutdown-timeout={SHUTDOWN_TIMEOUT}", "scope1")
     fresh = poll("the restarted guest to verify rounds", lambda: _fresh_report(g, booted), deadline=120, interval=1)
     assert fresh[1] == 0, f"the guest works again after the full restart: {fresh}"
     mount = _mount(n1)
