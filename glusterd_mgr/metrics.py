@@ -15,8 +15,8 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from .core.machine import UP, Phase
-from .system import FsPool
-from .volumes import Engine
+from .shell.driver import Engine
+from .shell.system import FsPool
 
 NS = "ganeti_gluster"
 

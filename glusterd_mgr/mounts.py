@@ -2,7 +2,7 @@
 
 Given a volume, what the kernel's mount table shows at its mountpoint and, for
 a mount of that volume, whether it answers, ``decide`` says what to do.  The
-engine (``volumes.py``) carries the decision out through ``System``.
+engine (``shell/driver.py``) carries the decision out through ``System``.
 """
 
 from __future__ import annotations

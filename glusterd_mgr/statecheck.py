@@ -18,8 +18,8 @@ import os
 import sys
 
 from .errors import StateError
-from .journal import replay
-from .node import BOOT_ID, JOURNAL_NAME, read_boot_id
+from .shell.journal import replay
+from .shell.node import BOOT_ID, JOURNAL_NAME, read_boot_id
 
 
 def verdict(state_dir: str, boot_id_path: str = BOOT_ID) -> str:

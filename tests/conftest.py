@@ -12,9 +12,9 @@ import pytest
 from twisted.logger import globalLogPublisher
 
 from glusterd_mgr.mounts import UnmountMode
-from glusterd_mgr.node import Node, NodeOptions
+from glusterd_mgr.shell.driver import EngineConfig
+from glusterd_mgr.shell.node import Node, NodeOptions
 from glusterd_mgr.volume import VolumeSpec
-from glusterd_mgr.volumes import EngineConfig
 
 from .support import glusterlab
 from .support.daemon_proc import DaemonProcess

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from glusterd_mgr.holders import Holder
-from glusterd_mgr.journal import Change, JournalFile, encode_header
-from glusterd_mgr.node import JOURNAL_NAME
+from glusterd_mgr.shell.journal import Change, JournalFile, encode_header
+from glusterd_mgr.shell.node import JOURNAL_NAME
 from glusterd_mgr.statecheck import verdict
 from glusterd_mgr.volume import VolumeSpec
 

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from glusterd_mgr import journal
 from glusterd_mgr.errors import StateError
 from glusterd_mgr.holders import Holder, HolderTable
-from glusterd_mgr.journal import FORMAT_VERSION, Change, JournalFile, apply, encode_header, replay
+from glusterd_mgr.shell import journal
+from glusterd_mgr.shell.journal import FORMAT_VERSION, Change, JournalFile, apply, encode_header, replay
 from glusterd_mgr.volume import VolumeSpec
 
 BOOT = "6f1c3a52-9d1e-4b8a-8a51-2f0e3c9b7d10"

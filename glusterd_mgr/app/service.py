@@ -16,12 +16,12 @@ from twisted.web.server import Site
 from .. import __version__
 from ..holders import Holder
 from ..metrics import Metrics, MetricsResource
-from ..node import Node, NodeOptions
 from ..rpc import CappedRequest, Dispatcher, JsonRpcResource, RpcStats
 from ..schema import load as load_schemas
 from ..schema import openrpc
+from ..shell.driver import Engine
+from ..shell.node import Node, NodeOptions
 from ..volume import VolumeSpec
-from ..volumes import Engine
 from .notify import Watchdog, sd_notify
 from .settings import Settings, engine_config
 from .watch import ConfigWatcher

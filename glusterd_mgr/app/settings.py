@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from .. import __version__, fuse_client, policy
 from ..client import DEFAULT_SOCKET
 from ..mounts import UnmountMode
-from ..volumes import EngineConfig
+from ..shell.driver import EngineConfig
 
 DEFAULT_STATE_DIR = "/var/lib/ganeti-gluster-mountd"
 DEFAULT_METRICS_PORT = 9723

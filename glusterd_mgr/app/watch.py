@@ -8,7 +8,7 @@ from typing import Any
 from twisted.logger import Logger
 from twisted.python.filepath import FilePath
 
-from ..volumes import Engine
+from ..shell.driver import Engine
 from .settings import Settings, current_storage_dir, current_whitelist
 
 log = Logger()

@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from glusterd_mgr import disks, errors
+from glusterd_mgr import errors
 from glusterd_mgr.client import DaemonNotRunning
+from glusterd_mgr.shell import disks
 from glusterd_mgr.volume import VolumeSpec
 
 from ..support import glusterlab

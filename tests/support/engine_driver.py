@@ -17,9 +17,9 @@ from twisted.protocols.basic import LineReceiver
 
 from glusterd_mgr.errors import MountdError
 from glusterd_mgr.holders import Holder
-from glusterd_mgr.node import Node, NodeOptions
+from glusterd_mgr.shell.driver import EngineConfig
+from glusterd_mgr.shell.node import Node, NodeOptions
 from glusterd_mgr.volume import VolumeSpec
-from glusterd_mgr.volumes import EngineConfig
 
 
 class Driver(LineReceiver):

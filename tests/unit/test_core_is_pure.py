@@ -79,7 +79,7 @@ def test_the_closure_follows_relative_imports() -> None:
     """The check would pass vacuously if it missed ``from .. import x``: the machine's own imports are in it."""
     closure = {_dotted(p) for p in core_closure()}
     assert {"glusterd_mgr.mountinfo", "glusterd_mgr.mounts", "glusterd_mgr.holders", "glusterd_mgr.volfile_servers"} <= closure
-    assert "glusterd_mgr.system" not in closure and "glusterd_mgr.volumes" not in closure
+    assert "glusterd_mgr.shell.system" not in closure and "glusterd_mgr.shell.driver" not in closure
 
 
 def test_importing_the_core_loads_no_twisted() -> None:

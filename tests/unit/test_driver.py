@@ -12,7 +12,7 @@ from glusterd_mgr.core.effects import DiskOperation, ProcessResult
 from glusterd_mgr.errors import StateError
 from glusterd_mgr.fuse_client import ClientStats
 from glusterd_mgr.holders import Change, Holder, HolderTable
-from glusterd_mgr.volumes import Engine
+from glusterd_mgr.shell.driver import Engine
 
 from .world import SPEC, World, config
 

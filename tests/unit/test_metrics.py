@@ -11,7 +11,7 @@ from glusterd_mgr.core.machine import Phase, VolumeState
 from glusterd_mgr.fuse_client import ClientStats
 from glusterd_mgr.holders import Holder
 from glusterd_mgr.metrics import NS, Metrics, MetricsResource
-from glusterd_mgr.system import FsPool
+from glusterd_mgr.shell.system import FsPool
 from glusterd_mgr.volume import VolumeSpec
 
 from .test_driver import engine

@@ -16,7 +16,7 @@ from glusterd_mgr import rpc
 from glusterd_mgr.app.service import handlers
 from glusterd_mgr.errors import NoSuchDisk
 from glusterd_mgr.schema import load
-from glusterd_mgr.volumes import Engine
+from glusterd_mgr.shell.driver import Engine
 
 VOLUME = {"host": "gs1", "volume": "gv0"}
 HOLDER = {"kind": "instance", "id": "i1"}

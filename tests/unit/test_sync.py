@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from glusterd_mgr.sync import KeyedLock
+from glusterd_mgr.shell.sync import KeyedLock
 
 
 def test_a_waiter_that_releases_during_the_release_that_woke_it_leaves_the_registry_clean() -> None:

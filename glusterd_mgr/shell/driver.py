@@ -16,9 +16,9 @@ from twisted.internet.defer import Deferred, ensureDeferred, gatherResults
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
-from .core import effects as fx
-from .core.machine import Core, EngineConfig, Phase, VolumeState
-from .core.results import (
+from ..core import effects as fx
+from ..core.machine import Core, EngineConfig, Phase, VolumeState
+from ..core.results import (
     AcquireResult,
     DiskCreated,
     DiskGrown,
@@ -29,11 +29,11 @@ from .core.results import (
     Space,
     VolumeStatus,
 )
-from .holders import Change, Holder, HolderTable
+from ..holders import Change, Holder, HolderTable
+from ..volfile_servers import ServerMemory
+from ..volume import VolumeSpec
 from .sync import KeyedLock, OneShot
 from .system import System
-from .volfile_servers import ServerMemory
-from .volume import VolumeSpec
 
 T = TypeVar("T")
 log = Logger()

@@ -15,12 +15,12 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from .errors import StateError
+from ..errors import StateError
+from ..volfile_servers import FILE_NAME as SERVERS_FILE
+from ..volfile_servers import ServerMemory
+from .driver import Engine, EngineConfig
 from .journal import JournalFile, JournalWriter
 from .system import FsPool, RealSystem
-from .volfile_servers import FILE_NAME as SERVERS_FILE
-from .volfile_servers import ServerMemory
-from .volumes import Engine, EngineConfig
 
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 JOURNAL_NAME = "holders.journal"
