@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from lab import cluster, config, guest
 from lab.cluster import Lab
@@ -20,6 +21,8 @@ from tests.support.glusterlab import poll
 
 MOUNTPOINT = "/run/ganeti/gluster"  # the kernel's name of config.STORAGE_DIR (/var/run is a symlink)
 UNIT = "ganeti-gluster-mountd.service"
+KVM_CTRL = "/var/run/ganeti/kvm-hypervisor/ctrl"  # Ganeti's kvm sockets: NAME.serial, NAME.monitor
+QEMU_SOCKET_SCRIPT = (Path(__file__).parents[1] / "qemu_socket.py").read_text()
 # The lab's guest (a busybox /init) does not act on ACPI power-down: Ganeti waits out the
 # shutdown timeout, then kills QEMU.  Ganeti's 120 s default (20 s before) bought nothing but
 # waiting: the daemon sees the same release at any timeout.
@@ -149,19 +152,7 @@ class Ganeti:
 
     def console_text(self, name: str, seconds: float = 3.0) -> str:
         """What the guest's serial console prints for a moment on its primary node (kernel messages too)."""
-        node = self.primary(name)
-        sock = f"/var/run/ganeti/kvm-hypervisor/ctrl/{name}.serial"
-        script = (
-            "import socket,sys,time\n"
-            f"s=socket.socket(socket.AF_UNIX); s.connect({sock!r}); s.settimeout(0.5)\n"
-            f"end=time.time()+{seconds}; buf=b''\n"
-            "while time.time()<end:\n"
-            "    try:\n        d=s.recv(65536)\n    except socket.timeout:\n        continue\n"
-            "    if not d: break\n    buf+=d\n"
-            "sys.stdout.write(buf.decode('latin-1'))\n"
-        )
-        r = node.run("python3", "-c", script, check=False, timeout=seconds + 30)
-        return r.stdout
+        return qemu_socket(self.primary(name), f"{KVM_CTRL}/{name}.serial", seconds)
 
     def guest_progress(self, name: str, deadline: float = 120) -> tuple[int, int, str]:
         """The latest report of a guest, waiting until it reports at all."""
@@ -176,27 +167,11 @@ class Ganeti:
         """What each node's QEMU of ``name`` says of itself (HMP ``info status``, ``info migrate``,
         ``info block``), and its process line: a guest that stopped reporting is then running,
         paused (and why) or gone."""
-        script = (
-            "import socket,sys,time\n"
-            f"p='/var/run/ganeti/kvm-hypervisor/ctrl/{name}.monitor'\n"
-            "try:\n"
-            "    s=socket.socket(socket.AF_UNIX); s.connect(p); s.settimeout(2)\n"
-            "except OSError as e:\n"
-            "    print('monitor:', e); sys.exit()\n"
-            "def ask(cmd):\n"
-            "    s.sendall(cmd.encode()+b'\\n'); buf=b''; end=time.time()+2\n"
-            "    while time.time()<end:\n"
-            "        try:\n            d=s.recv(65536)\n        except socket.timeout:\n            break\n"
-            "        if not d: break\n        buf+=d\n        if buf.rstrip().endswith(b'(qemu)'): break\n"
-            "    return buf.decode('latin-1')\n"
-            "ask('')\n"
-            "for c in ('info status','info migrate','info block'): print(ask(c))\n"
-        )
         out = []
         for n in self.lab.nodes:
-            r = n.run("python3", "-c", script, check=False, timeout=30)
-            ps = n.run("sh", "-c", f"ps -eo pid,stat,etimes,args | grep -v grep | grep -- '-name {name}' | cut -c1-160", check=False)
-            out.append(f"--- {n.name}: qemu of {name}\n{ps.stdout}{r.stdout}{r.stderr}")
+            ps = n.run("pgrep", "-a", "-f", "--", f"-name {name} ", check=False).stdout
+            monitor = qemu_socket(n, f"{KVM_CTRL}/{name}.monitor", 2.0, "info status", "info migrate", "info block")
+            out.append(f"--- {n.name}: qemu of {name}\n{ps[:2000]}{monitor}")
         return "\n".join(out)
 
     def guest_report(self, name: str, seen: list[tuple[int, int, str]], context: str) -> str:
@@ -235,6 +210,13 @@ class Ganeti:
             raise AssertionError(f"{name}'s guest rebooted: {since} -> {last}\n{self.guest_report(name, seen, context)}")
         assert last[1] == 0, f"{name}'s guest counted {last[1]} I/O errors by round {last[0]}\n{self.explain()}"
         return last
+
+
+def qemu_socket(node: Node, path: str, seconds: float, *commands: str) -> str:
+    """A QEMU socket of ``node`` read for ``seconds`` (or, given ``commands``, asked each in turn): lab/qemu_socket.py."""
+    deadline = seconds * (1 + len(commands)) + 30
+    r = node.run("python3", "-", path, str(seconds), *commands, input=QEMU_SOCKET_SCRIPT, check=False, timeout=deadline)
+    return r.stdout + r.stderr
 
 
 def mountctl_disk_size(node: Node, uuid: str) -> int:

@@ -44,9 +44,9 @@ def _imported(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                module = ".".join(base + ([node.module] if node.module else []))
+            if node.level:  # ``from ..x import y``: up level - 1 packages from this module's own
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*parts, node.module] if node.module else parts)
             else:
                 module = node.module or ""
             names.add(module)
