@@ -48,7 +48,8 @@ def main(argv: list[str]) -> int:
     read(s, seconds, PROMPT)  # the banner
     for command in commands:
         s.sendall(command.encode() + b"\n")
-        print(read(s, seconds, PROMPT).decode("latin-1"))
+        answer = read(s, seconds, PROMPT).decode("latin-1")
+        print(f"(qemu) {command}\n{answer.partition(chr(10))[2]}")  # HMP echoes the typing, escapes and all: one line
     return 0
 
 
