@@ -202,6 +202,13 @@ def render_status(result: Status, out: TextIO, proc: str | None = None) -> None:
                 if isinstance(holder, dict):
                     out.write(f"    {holder.get('kind', '?')}:{holder.get('id', '?')}\n")
             out.write(f"  action:     {mount.get('action') or 'restart those instances fully'}\n")
+        if state == "disconnected":
+            servers = ", ".join(str(s) for s in mount.get("unreachable_servers") or []) or "(its log names none yet)"
+            out.write(f"  disconnected: for {_age(mount.get('disconnected_since'))}, cannot reach {servers}\n")
+            out.write("  action:     none on this node: the mount stays and reconnects by itself; restore the network to the servers\n")
+        claiming = mount.get("clients_claiming") or []
+        if claiming:
+            out.write(f"  WARNING:    {len(claiming)} FUSE clients claim this mountpoint: {', '.join(str(p) for p in claiming)}\n")
         client = mount.get("client")
         if isinstance(client, dict):
             out.write(

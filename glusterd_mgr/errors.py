@@ -97,6 +97,13 @@ class StateError(MountdError):
     name = "state-error"
 
 
+class Disconnected(MountdError):
+    """The volume's FUSE client lives but reaches no brick (a network partition): the mount stays; `servers` names them."""
+
+    code = -32010
+    name = "disconnected"
+
+
 ERRORS_BY_CODE: dict[int, type[MountdError]] = {
     cls.code: cls
     for cls in (
@@ -110,5 +117,6 @@ ERRORS_BY_CODE: dict[int, type[MountdError]] = {
         OperationTimeout,
         StorageError,
         StateError,
+        Disconnected,
     )
 }

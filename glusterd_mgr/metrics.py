@@ -6,6 +6,7 @@ a scrape answers even when a Gluster server is frozen.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -33,16 +34,24 @@ class EngineCollector(Collector):
         holders = GaugeMetricFamily(f"{NS}_holders", "holders of the volume (journaled plus in-flight jobs)", labels=["volume"])
         size = GaugeMetricFamily(f"{NS}_volume_size_bytes", "volume size at the last probe", labels=["volume"])
         avail = GaugeMetricFamily(f"{NS}_volume_avail_bytes", "available bytes at the last probe", labels=["volume"])
+        cut = GaugeMetricFamily(
+            f"{NS}_mount_disconnected_seconds",
+            "how long the mount's living FUSE client has reached no brick of a subvolume (0 when connected)",
+            labels=["volume"],
+        )
+        now = time.time()
         for vs in engine.volumes.values():
             key = vs.spec.key
             up.add_metric([key, vs.mountpoint], 1.0 if vs.phase in UP else 0.0)
+            since = vs.disconnected_since if vs.phase is Phase.DISCONNECTED else None
+            cut.add_metric([key], 0.0 if since is None else max(0.0, now - since))
             for phase in Phase:
                 state.add_metric([key, phase.value], 1.0 if vs.phase is phase else 0.0)
             holders.add_metric([key], float(vs.count()))
             if vs.space is not None:
                 size.add_metric([key], float(vs.space["size_bytes"]))
                 avail.add_metric([key], float(vs.space["avail_bytes"]))
-        yield from (up, state, holders, size, avail)
+        yield from (up, state, holders, size, avail, cut)
         yield from self._clients()
         yield from engine.registry.collect()
         pool = GaugeMetricFamily(f"{NS}_fs_pool_busy_threads", "file-system calls running, stuck ones included")
@@ -64,9 +73,13 @@ class EngineCollector(Collector):
         broken = GaugeMetricFamily(
             f"{NS}_broken_holders", "instance holders whose disks died with a FUSE client; each needs a full restart", labels=labels
         )
+        claiming = GaugeMetricFamily(
+            f"{NS}_client_processes", "FUSE client processes that claim the volume's mountpoint (more than 1 is wrong)", labels=labels
+        )
         for vs in self.engine.volumes.values():
             key = vs.spec.key
             broken.add_metric([key], float(len(vs.broken)))
+            claiming.add_metric([key], float(len(vs.claimants) or (vs.client is not None and vs.phase is not Phase.UNMOUNTED)))
             client = vs.client
             if client is None:
                 continue
@@ -76,7 +89,7 @@ class EngineCollector(Collector):
             started.add_metric([key], client.start_time_seconds)
             oom.add_metric([key], float(client.oom_score_adj))
             over.add_metric([key], 1.0 if vs.memory_warned else 0.0)
-        yield from (rss, threads, fds, started, oom, over, broken)
+        yield from (rss, threads, fds, started, oom, over, broken, claiming)
 
 
 class Metrics:

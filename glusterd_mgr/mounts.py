@@ -26,7 +26,8 @@ class Probe(enum.Enum):
     """What a stat of the mountpoint said."""
 
     OK = "ok"
-    DEAD = "dead"  # ENOTCONN: the FUSE client is gone
+    DEAD = "dead"  # ENOTCONN, and the FUSE client is gone
+    DISCONNECTED = "disconnected"  # ENOTCONN from a living client: it reaches no brick (a network partition)
     HUNG = "hung"  # no answer before the deadline
 
 
@@ -36,6 +37,7 @@ class Action(enum.Enum):
     RECOVER = "recover"  # our volume is there but dead: detach it lazily, then mount
     CONFLICT = "conflict"  # something else is mounted there: refuse
     WAIT = "wait"  # our volume is there but hung: refuse with a timeout, touch nothing
+    UNREACHABLE = "unreachable"  # our volume is there, its client lives but reaches no brick: refuse, touch nothing
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ def decide(stack: Sequence[MountRecord], top_is_ours: bool, probe: Probe | None)
         return Decision(Action.ADOPT, top)
     if probe is Probe.DEAD:
         return Decision(Action.RECOVER, top)
+    if probe is Probe.DISCONNECTED:
+        return Decision(Action.UNREACHABLE, top)
     return Decision(Action.WAIT, top)
 
 

@@ -340,8 +340,8 @@ def test_metrics_non_200_is_rpc_error(daemon: FakeDaemon, client: Client) -> Non
 # -- gluster-mountctl ------------------------------------------------------
 
 
-def _mount(state: str, *, last_error: str | None = None, busy_pids: list[int] | None = None) -> dict[str, Any]:
-    return {
+def _mount(state: str, *, last_error: str | None = None, busy_pids: list[int] | None = None, **more: Any) -> dict[str, Any]:
+    return more | {
         "volume": {"host": "gs1", "port": 24007, "volume": f"vol-{state}"},
         "mountpoint": f"/var/run/ganeti/gluster/{state}",
         "state": state,
@@ -397,12 +397,25 @@ def test_status_table_reads_comm_from_proc(
     assert "    4243 (gone)" in lines
 
 
-@pytest.mark.parametrize("state", ["dead", "hung", "missing", "failed"])
+@pytest.mark.parametrize("state", ["dead", "disconnected", "hung", "missing", "failed"])
 def test_status_degraded_state_exits_1(daemon: FakeDaemon, capsys: pytest.CaptureFixture[str], state: str) -> None:
     daemon.answer("status", {"version": "0.1.0", "mounts": [_mount("mounted"), _mount(state)]})
     assert _run(daemon, "status") == 1
     out = capsys.readouterr().out
     assert f"  state:      {state}  (DEGRADED)" in out.splitlines()
+
+
+def test_status_names_what_a_disconnected_mount_cannot_reach_and_a_second_client(
+    daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mount = _mount("disconnected", disconnected_since=time.time() - 30, unreachable_servers=["gs1", "gs2"], clients_claiming=[7, 9])
+    daemon.answer("status", {"version": "0.1.0", "mounts": [mount]})
+    assert _run(daemon, "status") == 1
+    lines = capsys.readouterr().out.splitlines()
+    [said] = [line for line in lines if line.startswith("  disconnected: ")]
+    assert said.endswith("cannot reach gs1, gs2") and "for 3" in said
+    assert any("reconnects by itself" in line for line in lines)
+    assert "  WARNING:    2 FUSE clients claim this mountpoint: 7, 9" in lines
 
 
 def test_status_last_error_exits_1(daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:

@@ -58,6 +58,7 @@ def always(r: MountRecord) -> bool:
         ([OURS], by_source, Probe.OK, Decision(Action.ADOPT, OURS)),
         ([OURS], by_source, None, Decision(Action.ADOPT, OURS)),
         ([OURS], by_source, Probe.DEAD, Decision(Action.RECOVER, OURS)),
+        ([OURS], by_source, Probe.DISCONNECTED, Decision(Action.UNREACHABLE, OURS)),
         ([OURS], by_source, Probe.HUNG, Decision(Action.WAIT, OURS)),
         # ours at the bottom, something else on top: a lookup sees the top one
         ([OURS, TMPFS], by_source, Probe.OK, Decision(Action.CONFLICT, TMPFS)),

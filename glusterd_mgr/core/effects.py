@@ -3,7 +3,7 @@
 A core procedure is a generator: it yields an effect, the driver carries it out
 and sends the answer back (or throws the error the world raised into it), until
 the procedure returns its outcome.  Nothing here does I/O; the driver in
-``glusterd_mgr.engine`` and the fakes in the tests are the two ways to run one.
+``shell/driver.py`` and the fake in the tests are the two ways to run one.
 """
 
 from __future__ import annotations
@@ -129,13 +129,6 @@ class TcpProbe(Effect[str | None]):
 
 
 @dataclass(frozen=True)
-class ClientPids(Effect[list[int]]):
-    """PIDs of the glusterfs FUSE clients serving ``mountpoint``."""
-
-    mountpoint: str
-
-
-@dataclass(frozen=True)
 class PidsUsing(Effect[list[int]]):
     """PIDs with a cwd, root or open file on ``mountpoint``."""
 
@@ -143,8 +136,8 @@ class PidsUsing(Effect[list[int]]):
 
 
 @dataclass(frozen=True)
-class ClientStatsOf(Effect[ClientStats | None]):
-    """The figures of the FUSE client serving ``mountpoint`` (None when there is none)."""
+class Clients(Effect[list[ClientStats]]):
+    """Every living glusterfs FUSE client that claims ``mountpoint`` (zombies left out), newest first."""
 
     mountpoint: str
 
@@ -308,6 +301,7 @@ class Metric(enum.Enum):
     UNMOUNT_ATTEMPTS = "unmount_attempts"
     UNMOUNT_BUSY = "unmount_busy"
     RECOVERIES = "dead_mount_recoveries"
+    DISCONNECTIONS = "mount_disconnections"
     MOUNT_SECONDS = "mount_duration_seconds"
 
 

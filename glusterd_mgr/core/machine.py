@@ -18,8 +18,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import cast
 
-from .. import fuse_client, volfile_servers
-from ..errors import MountdError, MountFailed, NotMounted, OperationTimeout, StorageError, VolumeConflict
+from .. import client_log, fuse_client, volfile_servers
+from ..errors import Disconnected, MountdError, MountFailed, NotMounted, OperationTimeout, StorageError, VolumeConflict
 from ..holders import Change, Holder, HolderTable
 from ..mountinfo import MountRecord, stack_in
 from ..mounts import Action, Probe, UnmountMode, confusing_paths, decide, diagnose_log, log_file_for, mount_argv, umount_argv
@@ -27,8 +27,7 @@ from ..policy import DEFAULT_DISK_FOLDER, DiskPath, check_disk_path, check_stora
 from ..volume import VolumeSpec, parse_source, same_volume
 from .effects import (
     Begin,
-    ClientPids,
-    ClientStatsOf,
+    Clients,
     CreateDisk,
     Disk,
     DiskInfo,
@@ -86,13 +85,16 @@ class Phase(enum.Enum):
     UNMOUNTED = "unmounted"
     MOUNTED = "mounted"
     BUSY = "busy"  # the last holder left, the unmount found it busy: the mount stays
-    DEAD = "dead"  # FUSE client gone (ENOTCONN)
+    DEAD = "dead"  # the FUSE client is gone: ENOTCONN from the kernel
+    DISCONNECTED = "disconnected"  # the client lives but reaches no brick of a subvolume: ENOTCONN from Gluster
     HUNG = "hung"  # probe timed out
     MISSING = "missing"  # vanished from the mount table while held
     FAILED = "failed"  # the last mount attempt failed
 
 
 UP = (Phase.MOUNTED, Phase.BUSY)
+LOG_WINDOW = 256 * 1024
+"""How much of a client log's end is read at most when looking for the servers it lost."""
 
 
 @dataclass
@@ -129,6 +131,12 @@ class VolumeState:
     memory_warned: bool = False
     broken: set[Holder] = field(default_factory=set)
     """Instance holders whose open disks were on a client that died: their guests need a full restart."""
+    disconnected_since: float | None = None
+    links: client_log.Links = field(default_factory=client_log.Links)
+    """The client's connections to its brick servers, from its log (read at mount and while disconnected)."""
+    log_offset: int | None = None
+    claimants: list[int] = field(default_factory=list)
+    """PIDs of every client that claims the mountpoint, when more than one does (there should be one)."""
 
     def count(self) -> int:
         return len(self.holders) + sum(self.jobs.values())
@@ -147,7 +155,10 @@ class VolumeState:
             if self.broken
             else None,
             "volfile_servers": volfile_servers,
-            "client": self.client.to_json() if self.client and self.phase in (*UP, Phase.HUNG) else None,
+            "client": self.client.to_json() if self.client and self.phase in (*UP, Phase.HUNG, Phase.DISCONNECTED) else None,
+            "disconnected_since": self.disconnected_since if self.phase is Phase.DISCONNECTED else None,
+            "unreachable_servers": self.links.unreachable() if self.phase is Phase.DISCONNECTED else [],
+            "clients_claiming": list(self.claimants),
         }
 
 
@@ -236,9 +247,18 @@ class Core:
             return Probe.HUNG
         except StorageError as e:
             if e.data.get("errno") == errno.errorcode[errno.ENOTCONN]:
-                return Probe.DEAD
+                return (yield from self._not_connected(vs))
             raise
         return Probe.OK
+
+    def _not_connected(self, vs: VolumeState) -> Proc[Probe]:
+        """ENOTCONN: DEAD when the mount's FUSE client is gone, DISCONNECTED when it lives (it reaches no brick).
+
+        A client dies by exiting, and an aborted FUSE connection makes it exit too; a living one that
+        answers ENOTCONN is cut off from its servers and reconnects by itself when the network heals.
+        """
+        client = yield from self._find_client(vs)
+        return Probe.DEAD if client is None else Probe.DISCONNECTED
 
     # -- mounting ----------------------------------------------------------------------
 
@@ -282,11 +302,15 @@ class Core:
                 mountpoint=vs.mountpoint,
                 mounted=top.source,
             )
+        if decision.action is Action.UNREACHABLE:
+            raise (yield from self._disconnected(vs))
         if decision.action is Action.WAIT:
             vs.phase = Phase.HUNG
             raise OperationTimeout(f"{vs.spec.key} is mounted on {vs.mountpoint} but does not answer; is the server frozen?")
         if decision.action is Action.ADOPT:
-            if vs.phase not in UP:
+            if vs.phase is Phase.DISCONNECTED:
+                yield from self._reconnected(vs)
+            elif vs.phase not in UP:
                 yield Say(Level.INFO, "adopting the existing mount of {volume} on {mountpoint}", self._where(vs))
             vs.phase = Phase.MOUNTED
             return False
@@ -325,9 +349,9 @@ class Core:
                     vs.phase, vs.last_error = Phase.MOUNTED, None
                     yield Observe(Metric.MOUNT_SECONDS, spec.key, (yield from ask(Now())) - started)
                     yield Say(Level.INFO, "mounted {volume} on {mountpoint}", self._where(vs))
-                    yield from self._watch_client(vs)
+                    yield from self._watch_client(vs, fresh=True)
                     yield from self._protect_client(vs)
-                    yield from self._learn_servers(spec, log_file, log_start)
+                    yield from self._learn_servers(vs, log_file, log_start)
                     return
                 # Leave no half-made mount behind.
                 yield Run(tuple(umount_argv(mountpoint, UnmountMode.LAZY)), "/", config.mount_timeout)
@@ -335,7 +359,7 @@ class Core:
             # The FUSE client daemonizes into a session of its own, so the helper's timeout did not reach
             # it.  Nothing of ours is mounted here now (we only mount on an empty or detached mountpoint,
             # and detached what this attempt made), so every client still serving this path is an orphan.
-            orphans = yield from ask(ClientPids(mountpoint))
+            orphans = [client.pid for client in (yield from ask(Clients(mountpoint)))]
             if orphans:
                 yield Kill(tuple(orphans))
                 fields: dict[str, object] = {"pids": orphans, "volume": spec.key}
@@ -380,7 +404,7 @@ class Core:
         yield Observe(Metric.UNMOUNT_ATTEMPTS, vs.spec.key)
         result = yield from ask(Run(tuple(umount_argv(vs.mountpoint, self.config.unmount_mode)), "/", self.config.mount_timeout))
         if (yield from self._ours_in(vs.spec, vs.mountpoint)) < before:
-            vs.phase, vs.busy_pids, vs.space, vs.last_error, vs.client = Phase.UNMOUNTED, [], None, None, None
+            vs.phase, vs.busy_pids, vs.space, vs.last_error, vs.client, vs.claimants = Phase.UNMOUNTED, [], None, None, None, []
             yield Say(Level.INFO, "unmounted {volume} from {mountpoint}", self._where(vs))
             return True, False
         yield Observe(Metric.UNMOUNT_BUSY, vs.spec.key)
@@ -483,6 +507,8 @@ class Core:
             except StorageError as e:
                 if e.data.get("errno") != errno.errorcode[errno.ENOTCONN]:
                     raise
+            if (yield from self._not_connected(vs)) is Probe.DISCONNECTED:
+                raise (yield from self._disconnected(vs))
             # The FUSE client died under us: recover the mount (we hold it) and try once more.
             fields = {**self._where(vs), "what": what}
             yield Say(Level.WARN, "{volume} on {mountpoint} is dead (ENOTCONN) during {what}: recovering it", fields)
@@ -555,6 +581,8 @@ class Core:
             yield from self._mark_broken(vs, "its mount went away while the daemon was down")
         try:
             yield from self._locked_ensure(vs)
+        except Disconnected:
+            pass  # the mount and its client stay: it reconnects by itself (said when it was found)
         except MountdError as e:
             vs.phase, vs.last_error = Phase.FAILED, e.message
             yield Say(Level.ERROR, "cannot restore the mount of {volume}: {error}", {"volume": vs.spec.key, "error": e.message})
@@ -592,6 +620,8 @@ class Core:
         probe = yield from self._probe(vs)
         if probe is Probe.HUNG:
             vs.phase = Phase.HUNG
+        elif probe is Probe.DISCONNECTED:
+            yield from self._disconnected(vs)
         elif probe is Probe.DEAD:
             vs.phase = Phase.DEAD
             yield from self._remount_if_held(vs)
@@ -599,6 +629,7 @@ class Core:
             vs.busy_pids = yield from ask(PidsUsing(vs.mountpoint))
             yield from self._watch_client(vs)
         else:
+            yield from self._reconnected(vs)
             vs.phase = Phase.MOUNTED
             yield from self._watch_client(vs)
 
@@ -621,10 +652,71 @@ class Core:
         fields = {**self._where(vs), "why": why, "holders": ", ".join(h.id for h in sorted(new)), "advice": fuse_client.FULL_RESTART_ADVICE}
         yield Say(Level.ERROR, "{volume} on {mountpoint} failed under its holders ({why}): {holders}; {advice}", fields)
 
-    def _watch_client(self, vs: VolumeState) -> Proc[None]:
+    def _find_client(self, vs: VolumeState, fresh: bool = False) -> Proc[fuse_client.ClientStats | None]:
+        """The client that carries the mount, with its figures now; None when it is gone.
+
+        The client the daemon started or adopted is known by its PID, so a second one that claims the
+        same mountpoint (left by hand, or by a lazy detach) never stands in for it.  ``fresh``: the
+        mount was just made, so its client is the newest claimant.
+        """
+        claimants = yield from ask(Clients(vs.mountpoint))
+        if fresh or vs.client is None:
+            found = vs.client = claimants[0] if claimants else None
+        else:  # a dead one stays known by its PID until a new mount replaces it: no stray stands in for it
+            known = vs.client.pid
+            found = next((c for c in claimants if c.pid == known), None)
+            vs.client = found or vs.client
+        pids = sorted(c.pid for c in claimants) if len(claimants) > 1 else []
+        if pids and pids != vs.claimants:
+            fields = {**self._where(vs), "pids": pids, "carrier": found.pid if found else "none of them"}
+            yield Say(Level.WARN, "{pids} FUSE clients claim {mountpoint} ({volume}); the mount's own is {carrier}", fields)
+        vs.claimants = pids
+        return found
+
+    def _disconnected(self, vs: VolumeState) -> Proc[Disconnected]:
+        """Note that the mount's living client reaches no brick; the error a call that needs the mount gets.
+
+        Never detached or remounted: the guests' open disks stay on this client and work again when it
+        reconnects.  Its log says which servers it lost.
+        """
+        path = log_file_for(self.config.log_dir, vs.mountpoint)
+        size = yield from ask(LogSize(path))
+        start = max(0, size - LOG_WINDOW) if vs.log_offset is None or size < vs.log_offset else max(vs.log_offset, size - LOG_WINDOW)
+        vs.links.feed((yield from ask(LogTail(path, start))))
+        vs.log_offset = size
+        now = yield from ask(Now())
+        servers = ", ".join(vs.links.unreachable()) or "its bricks"
+        pid = vs.client.pid if vs.client else "?"
+        fields = {**self._where(vs), "pid": pid, "servers": servers}
+        if vs.phase is not Phase.DISCONNECTED:
+            vs.phase, vs.disconnected_since = Phase.DISCONNECTED, now
+            yield Observe(Metric.DISCONNECTIONS, vs.spec.key)
+            yield Say(
+                Level.WARN,
+                "{volume} on {mountpoint} is disconnected: its FUSE client {pid} lives but cannot reach {servers}; "
+                "the mount stays and reconnects by itself when the network heals (new holders and disk calls are refused meanwhile)",
+                fields,
+            )
+        since = now - (vs.disconnected_since or now)
+        message = (
+            f"{vs.spec.key} on {vs.mountpoint} is disconnected: its FUSE client (pid {pid}) has not reached {servers} "
+            f"for {since:.0f} s; the mount stays and reconnects by itself when the network heals: try again then"
+        )
+        vs.last_error = message
+        return Disconnected(message, servers=vs.links.unreachable(), mountpoint=vs.mountpoint)
+
+    def _reconnected(self, vs: VolumeState) -> Proc[None]:
+        """A disconnected mount answers again: the same client and mount, nothing to do but say so."""
+        if vs.phase is not Phase.DISCONNECTED:
+            return
+        seconds = (yield from ask(Now())) - (vs.disconnected_since or 0.0)
+        vs.disconnected_since, vs.last_error = None, None
+        yield Say(Level.INFO, "{volume} on {mountpoint} reconnected after {seconds:.0f} s", {**self._where(vs), "seconds": seconds})
+
+    def _watch_client(self, vs: VolumeState, fresh: bool = False) -> Proc[None]:
         """Refresh the FUSE client's figures; warn once each time its memory crosses the threshold."""
         try:
-            vs.client = yield from ask(ClientStatsOf(vs.mountpoint))
+            yield from self._find_client(vs, fresh)
         except Exception as e:  # figures only: never fails a mount or a probe
             yield Say(Level.WARN, "cannot read the FUSE client of {mountpoint}: {error}", {"mountpoint": vs.mountpoint, "error": e})
             return
@@ -672,10 +764,16 @@ class Core:
             fields["said"] = result.last_line or "busctl failed"
             yield Say(Level.ERROR, "the FUSE client {pid} of {volume} is still in {own} and dies with its next stop: {said}", fields)
 
-    def _learn_servers(self, spec: VolumeSpec, log_file: str, log_start: int) -> Proc[None]:
-        """Remember the brick hosts of a fresh mount's graph: later mounts then survive the named server's absence."""
+    def _learn_servers(self, vs: VolumeState, log_file: str, log_start: int) -> Proc[None]:
+        """Remember the brick hosts of a fresh mount's graph: later mounts then survive the named server's absence.
+
+        The graph also says which host each brick connection talks to, for naming the ones a partition cuts.
+        """
+        spec = vs.spec
         try:
             text = yield from ask(LogTail(log_file, log_start))
+            vs.links, vs.log_offset = client_log.Links(), log_start
+            vs.links.feed(text)
             if not self.servers.learn(spec, volfile_servers.brick_hosts(text)):
                 return
             yield Say(Level.INFO, "{volume} is served by {hosts}", {"volume": spec.key, "hosts": ", ".join(self.servers.known(spec))})

@@ -45,6 +45,9 @@ class VolumeStatus(TypedDict):
     action: str | None
     volfile_servers: list[str]
     client: ClientFigures | None
+    disconnected_since: float | None
+    unreachable_servers: list[str]
+    clients_claiming: list[int]
 
 
 class Status(TypedDict):

@@ -46,6 +46,7 @@ _COUNTED = {
     fx.Metric.UNMOUNT_ATTEMPTS: "unmount attempts",
     fx.Metric.UNMOUNT_BUSY: "unmount attempts that found the mount busy",
     fx.Metric.RECOVERIES: "dead FUSE mounts detached and mounted afresh",
+    fx.Metric.DISCONNECTIONS: "times a living FUSE client was found cut off from its bricks (left mounted)",
 }
 
 
@@ -95,10 +96,9 @@ class Engine:
             fx.PathsPresent: lambda e: s.paths_present(e.folder, e.names),
             fx.Run: lambda e: s.run(e.argv, e.cwd, e.timeout),
             fx.TcpProbe: lambda e: s.tcp_probe(e.host, e.port, e.timeout),
-            fx.ClientPids: lambda e: s.client_pids(e.mountpoint),
             fx.PidsUsing: lambda e: s.pids_using(e.mountpoint),
             fx.Kill: lambda e: s.kill(list(e.pids)),
-            fx.ClientStatsOf: lambda e: s.client_stats(e.mountpoint),
+            fx.Clients: lambda e: s.clients(e.mountpoint),
             fx.SetOomScore: lambda e: s.set_oom_score_adj(e.pid, e.value),
             fx.WriteState: lambda e: s.write_state(e.path, e.data),
             fx.Systemd: lambda e: (s.systemd_booted, s.own_unit),

@@ -75,12 +75,8 @@ class System(Protocol):
 
     def pids_using(self, mountpoint: str) -> Deferred[list[int]]: ...
 
-    def client_pids(self, mountpoint: str) -> Deferred[list[int]]:
-        """PIDs of the glusterfs FUSE clients serving ``mountpoint``."""
-        ...
-
-    def client_stats(self, mountpoint: str) -> Deferred[ClientStats | None]:
-        """The figures of the FUSE client serving ``mountpoint`` (the newest, if several), or None."""
+    def clients(self, mountpoint: str) -> Deferred[list[ClientStats]]:
+        """Every living glusterfs FUSE client that claims ``mountpoint``, newest first."""
         ...
 
     def set_oom_score_adj(self, pid: int, value: int) -> Deferred[str | None]:
@@ -263,11 +259,6 @@ def glusterfs_processes() -> Iterator[tuple[int, list[str]]]:
         yield int(entry.name), args
 
 
-def client_pids_blocking(mountpoint: str) -> list[int]:
-    """glusterfs processes whose last argument is ``mountpoint`` (how mount.glusterfs starts them)."""
-    return sorted(pid for pid, args in glusterfs_processes() if args[-1] == mountpoint)
-
-
 def unit_of_pid(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cgroup") as f:
@@ -276,20 +267,27 @@ def unit_of_pid(pid: int) -> str:
         return ""
 
 
-def client_stats_blocking(mountpoint: str) -> ClientStats | None:
-    """The newest client of ``mountpoint``, read from /proc (never from the mount itself)."""
-    for pid in sorted(client_pids_blocking(mountpoint), reverse=True):
+def clients_blocking(mountpoint: str) -> list[ClientStats]:
+    """The glusterfs processes whose last argument is ``mountpoint`` (how the client is started), newest first.
+
+    Read from /proc, never from the mount itself; a zombie (exited, not yet reaped) is dead and left out.
+    """
+    found = []
+    for pid, args in glusterfs_processes():
+        if args[-1] != mountpoint:
+            continue
         try:
             proc = psutil.Process(pid)
             with proc.oneshot():
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    continue
                 rss, threads, fds, started = proc.memory_info().rss, proc.num_threads(), proc.num_fds(), proc.create_time()
             with open(f"/proc/{pid}/oom_score_adj") as f:
                 oom = int(f.read().strip())
-            unit = unit_of_pid(pid)
         except (psutil.Error, OSError, ValueError):
             continue  # gone meanwhile
-        return ClientStats(pid, rss, threads, fds, started, oom, unit)
-    return None
+        found.append(ClientStats(pid, rss, threads, fds, started, oom, unit_of_pid(pid)))
+    return sorted(found, key=lambda c: (c.start_time_seconds, c.pid), reverse=True)
 
 
 def set_oom_score_adj_blocking(pid: int, value: int) -> str | None:
@@ -427,11 +425,8 @@ class RealSystem:
     def pids_using(self, mountpoint: str) -> Deferred[list[int]]:
         return self.misc_pool.run(f"pids-using:{mountpoint}", lambda: pids_using_blocking(mountpoint), 10.0)
 
-    def client_pids(self, mountpoint: str) -> Deferred[list[int]]:
-        return self.misc_pool.run(f"clients:{mountpoint}", lambda: client_pids_blocking(mountpoint), 10.0)
-
-    def client_stats(self, mountpoint: str) -> Deferred[ClientStats | None]:
-        return self.misc_pool.run(f"client-stats:{mountpoint}", lambda: client_stats_blocking(mountpoint), 10.0)
+    def clients(self, mountpoint: str) -> Deferred[list[ClientStats]]:
+        return self.misc_pool.run(f"clients:{mountpoint}", lambda: clients_blocking(mountpoint), 10.0)
 
     def set_oom_score_adj(self, pid: int, value: int) -> Deferred[str | None]:
         return self.misc_pool.run("oom", lambda: set_oom_score_adj_blocking(pid, value), 10.0)

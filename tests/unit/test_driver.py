@@ -70,14 +70,11 @@ class FakeSystem:
     def pids_using(self, mountpoint: str) -> Deferred[list[int]]:
         return self._ask(fx.PidsUsing(mountpoint))
 
-    def client_pids(self, mountpoint: str) -> Deferred[list[int]]:
-        return succeed([])
+    def clients(self, mountpoint: str) -> Deferred[list[ClientStats]]:
+        return self._ask(fx.Clients(mountpoint))
 
     def kill(self, pids: list[int]) -> None:
-        pass
-
-    def client_stats(self, mountpoint: str) -> Deferred[ClientStats | None]:
-        return succeed(None)
+        self.world.answer(fx.Kill(tuple(pids)))
 
     def set_oom_score_adj(self, pid: int, value: int) -> Deferred[str | None]:
         return succeed(None)

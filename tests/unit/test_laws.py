@@ -82,7 +82,7 @@ class Node(RuleBasedStateMachine):
     def probe(self) -> None:
         self._start("probe", None, self.core.probe_all())
 
-    @rule(client=st.sampled_from(["dead", "hung", "ok"]))
+    @rule(client=st.sampled_from(["dead", "disconnected", "hung", "ok"]))
     def fuse_client(self, client: str) -> None:
         if self.world.stack():
             self.world.stack()[-1].client = client

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any, cast
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -41,8 +43,9 @@ def scrape(metrics: Metrics) -> tuple[set[str], Samples]:
     return families, samples
 
 
-def node() -> Metrics:
-    """A mounted volume with two holders (one broken by a dead client) and its client, and a dead one with none."""
+def node(adjust: Callable[[VolumeState], None] = lambda vs: None) -> Metrics:
+    """A mounted volume with two holders (one broken by a dead client) and its client, and a dead one with none;
+    ``adjust`` changes the mounted one's state."""
     eng, _world, journal, _clock = engine()
     answer = ensureDeferred(eng.acquire(SPEC, I1))
     journal.writes[0][1].callback(None)
@@ -51,6 +54,7 @@ def node() -> Metrics:
     vs.holders.add(I2)
     vs.client, vs.memory_warned, vs.space = CLIENT, True, dict(SPACE)
     vs.broken = {I2}
+    adjust(vs)
     dead = VolumeState(OTHER, "/run/ganeti/other", phase=Phase.DEAD, holders={I1}, broken={I1})
     eng.volumes[OTHER] = dead
     return Metrics(eng, cast(FsPool, FakePool()))
@@ -118,3 +122,17 @@ def test_the_resource_serves_the_text_format() -> None:
     body: Any = MetricsResource(metrics).render(request)  # type: ignore[no-untyped-call]
     assert request.responseHeaders.getRawHeaders(b"content-type") == [b"text/plain; version=0.0.4; charset=utf-8"]
     assert f"{NS}_mount_up{{".encode() in body and body == metrics.render()
+
+
+def test_a_disconnected_mount_says_for_how_long_and_a_second_client_is_counted() -> None:
+    def cut_off(vs: VolumeState) -> None:
+        vs.phase, vs.disconnected_since, vs.claimants = Phase.DISCONNECTED, time.time() - 30, [7, 9]
+
+    _families, samples = scrape(node(cut_off))
+    a, b = (("volume", SPEC.key),), (("volume", OTHER.key),)
+    assert 30.0 <= samples[(f"{NS}_mount_disconnected_seconds", a)] < 60.0
+    assert samples[(f"{NS}_mount_disconnected_seconds", b)] == 0.0
+    assert samples[(f"{NS}_mount_state", (("state", "disconnected"), ("volume", SPEC.key)))] == 1.0
+    assert samples[(f"{NS}_client_processes", a)] == 2.0 and samples[(f"{NS}_client_processes", b)] == 0.0
+    _families, samples = scrape(node())
+    assert samples[(f"{NS}_client_processes", a)] == 1.0 and samples[(f"{NS}_mount_disconnected_seconds", a)] == 0.0

@@ -14,6 +14,7 @@ from typing import Any
 from glusterd_mgr.core import effects as fx
 from glusterd_mgr.core.machine import Core, EngineConfig
 from glusterd_mgr.errors import OperationTimeout, StateError, StorageError
+from glusterd_mgr.fuse_client import DEFAULT_OOM_SCORE_ADJ, ClientStats
 from glusterd_mgr.holders import Change, Holder, HolderTable
 from glusterd_mgr.mountinfo import escape
 from glusterd_mgr.volume import VolumeSpec
@@ -27,11 +28,27 @@ def config() -> EngineConfig:
     return EngineConfig(storage_dir=MOUNTPOINT, whitelist=["/run/ganeti"], whitelist_file="/etc/ganeti/file-storage-paths")
 
 
+_pids = iter(range(5000, 1 << 22))
+
+
+def new_pid() -> int:
+    """A process that starts now: later PIDs start later (``client_stats``)."""
+    return next(_pids)
+
+
 @dataclass
 class Mount:
     source: str
     fstype: str = "fuse.glusterfs"
-    client: str = "ok"  # "ok", "dead" (ENOTCONN) or "hung"
+    client: str = "ok"
+    """"ok"; "dead" (its client is gone: ENOTCONN); "disconnected" (its client lives, reaches no brick: ENOTCONN); "hung"."""
+    pid: int = field(default_factory=new_pid)
+    """Its FUSE client's."""
+
+
+def client_stats(pid: int) -> ClientStats:
+    """A client's figures as the node would read them (already at the daemon's OOM score)."""
+    return ClientStats(pid, 64 << 20, 8, 12, 1_700_000_000.0 + pid, DEFAULT_OOM_SCORE_ADJ, "")
 
 
 @dataclass
@@ -43,7 +60,7 @@ class World:
     mount_fails: bool = False
     journal_fails: bool = False
     orphans: list[int] = field(default_factory=list)
-    log_text: str = ""  # what the client log gains during a mount
+    log_text: str = ""  # the client log: all of it is what it gained since any offset the core asks from
     journal: list[Change] = field(default_factory=list)
     done: list[fx.Effect[Any]] = field(default_factory=list)
     clock: float = 0.0
@@ -84,14 +101,21 @@ class World:
                 client = stack[-1].client if stack else "ok"
                 if client == "hung":
                     raise OperationTimeout(f"{effect.mountpoint} did not answer")
-                if client == "dead":
+                if client in ("dead", "disconnected"):
                     raise StorageError(f"cannot {effect.action} {effect.mountpoint}: not connected", errno="ENOTCONN")
                 return dict(SPACE)
             case fx.Run():
                 return self._run(effect)
-            case fx.ClientPids():
-                found, self.orphans = self.orphans, []
-                return found
+            case fx.Clients():
+                living = [m.pid for m in self.stack(effect.mountpoint) if m.fstype == "fuse.glusterfs" and m.client != "dead"]
+                return [client_stats(pid) for pid in sorted([*living, *self.orphans], reverse=True)]
+            case fx.Kill():
+                self.orphans = [pid for pid in self.orphans if pid not in effect.pids]
+                for stacked in self.stacks.values():
+                    for m in stacked:
+                        if m.pid in effect.pids:
+                            m.client = "dead"
+                return None
             case fx.PidsUsing():
                 return [4242] if self.busy else []
             case fx.LogSize():
@@ -100,17 +124,17 @@ class World:
                 return self.log_text
             case fx.PathsPresent() | fx.SweepTemps():
                 return []
-            case fx.ClientStatsOf() | fx.SetOomScore() | fx.WriteState():
+            case fx.SetOomScore() | fx.WriteState():
                 return None
             case fx.Systemd():
                 return False, ""
-            case fx.TcpProbe() | fx.MakeMountpoint() | fx.Kill() | fx.Say() | fx.Observe():
+            case fx.TcpProbe() | fx.MakeMountpoint() | fx.Say() | fx.Observe():
                 return None
             case fx.Disk():
                 stack = self.stack(effect.mountpoint)
                 if not stack:
                     raise StorageError("no such file", errno="ENOENT")
-                if stack[-1].client == "dead":
+                if stack[-1].client in ("dead", "disconnected"):
                     raise StorageError(f"cannot open {effect.mountpoint}: not connected", errno="ENOTCONN")
                 return {"done": type(effect.operation).__name__}
             case fx.WriteJournal():
