@@ -123,6 +123,8 @@ def test_daemon_package_contents(built: Built) -> None:
         assert f"usr/bin/{name}" in deb.members
         assert f"usr/share/man/man8/{name}.8.gz" in deb.members
     assert "usr/lib/python3/dist-packages/glusterd_mgr/rpc_schema/volume.acquire.json" in deb.members
+    rules = "usr/share/doc/ganeti-gluster-mountd/examples/ganeti-gluster-mountd.rules.yml"
+    assert (deb.tree / rules).read_text() == (REPO / "examples" / "ganeti-gluster-mountd.rules.yml").read_text(), "the alerting rules"
     depends = {d.strip().split()[0] for d in deb.field("Depends").split(",")}
     assert depends == {
         "glusterfs-client",

@@ -30,6 +30,7 @@ PREFIX = os.environ.get("GGMT_PREFIX", "ggmt")
 DEFAULT_BASE = os.environ.get("GGMT_BASE", f"/tmp/{PREFIX}-lab")
 SUBNET = os.environ.get("GGMT_SUBNET", "10.231.7")
 T = TypeVar("T")
+PARTITION_TABLE = "partition"
 
 
 def sh(*argv: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -219,6 +220,31 @@ class GlusterServer:
     def thaw(self) -> None:
         for pid in self.server_pids():
             os.kill(pid, signal.SIGCONT)
+
+    def cut(self) -> None:
+        """Drop every packet between the host and this server, both ways and silently: a network partition.
+
+        The rules live in the server's own namespace (an nftables table of its own), so they go with it.
+        """
+        rules = (
+            f"table inet {PARTITION_TABLE} {{\n"
+            f"  chain in {{ type filter hook input priority 0; policy accept; ip saddr {self.host_ip} drop; }}\n"
+            f"  chain out {{ type filter hook output priority 0; policy accept; ip daddr {self.host_ip} drop; }}\n"
+            "}\n"
+        )
+        subprocess.run([*self._in_netns(), "nft", "-f", "-"], input=rules, text=True, check=True, timeout=30)
+
+    def heal(self) -> None:
+        """End the partition ``cut`` made."""
+        sh(*self._in_netns(), "nft", "delete", "table", "inet", PARTITION_TABLE)
+
+    def is_cut(self) -> bool:
+        return PARTITION_TABLE in sh(*self._in_netns(), "nft", "list", "tables", check=False).stdout
+
+    def _in_netns(self) -> tuple[str, ...]:
+        """Enter only the network namespace: ``ip netns exec`` also remounts /sys in a new mount namespace,
+        which waits on a FUSE mount that hangs while its server is cut off."""
+        return ("nsenter", f"--net=/run/netns/{self.netns}")
 
     def stop(self) -> None:
         for proc in lab_processes(self.dir):
