@@ -8,12 +8,16 @@ lab bridge instead of a veth pair to the host.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 
 from tests.support.glusterlab import GlusterServer, poll
 
 from . import config, net
 from .config import Host
+
+GROUPS = "/var/lib/glusterd/groups"
+"""The option groups glusterfs-server ships (``virt`` among them)."""
 
 
 @dataclass
@@ -54,12 +58,16 @@ def start_all() -> list[LabServer]:
     all_ = servers()
     for s in all_:
         os.makedirs(s.brick(), exist_ok=True)
+        # glusterd's state folder is the server's own: it needs the package's option groups for `group virt`.
+        shutil.copytree(GROUPS, os.path.join(s.dir, "lib", "groups"), dirs_exist_ok=True)
         s.start()
     first = all_[0]
     for other in all_[1:]:
         first.cli("peer", "probe", other.address)
     poll("every peer connected", lambda: first.peers_connected(len(all_) - 1), deadline=60, interval=0.3)
     first.cli("volume", "create", config.VOLUME, "replica", "3", *(f"{s.address}:{s.brick()}" for s in all_), "force")
+    # As operators run VM volumes: ping-timeout 20 s, client and server quorum, sharding, strict O_DIRECT.
+    first.cli("volume", "set", config.VOLUME, "group", "virt")
     first.cli("volume", "start", config.VOLUME)
     poll("the three bricks online", lambda: bricks_online(first) == len(all_), deadline=60, interval=0.3)
     first.volumes.append(config.VOLUME)

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(mmdebstrap systemd-container glusterfs-server glusterfs-client iproute2 util-linux
+pkgs=(mmdebstrap systemd-container glusterfs-server glusterfs-client iproute2 nftables util-linux
       busybox-static cpio openssh-client dpkg-dev debhelper python3-psutil python3-pytest
       python3-pytest-timeout python3-pip git)
 missing=()

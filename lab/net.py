@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import subprocess
 
+from tests.support import glusterlab
+
 from . import config
 from .config import BRIDGE_NS, Host
 
@@ -45,6 +47,15 @@ def local_bridge(host: Host, name: str = "xen-br0") -> None:
     """Ganeti's default NIC link, a bridge with no ports inside a node (cluster verify checks it exists)."""
     sh("ip", "-n", host.netns, "link", "add", name, "type", "bridge")
     sh("ip", "-n", host.netns, "link", "set", name, "up")
+
+
+def cut(host: Host, peers: list[Host]) -> None:
+    """A network partition between ``host`` and ``peers`` (``glusterlab.cut``)."""
+    glusterlab.cut(host.netns, [p.address for p in peers])
+
+
+def heal(host: Host) -> None:
+    glusterlab.heal(host.netns)
 
 
 def teardown() -> None:

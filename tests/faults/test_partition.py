@@ -141,8 +141,7 @@ def held(make_daemon: Callable[..., DaemonProcess], cut_server: glusterlab.Glust
     try:
         yield Held(daemon, client, volume, spec, writer, fuse_client_pid(daemon.storage_dir), glusterfs_stack(daemon.storage_dir))
     finally:
-        if cut_server.is_cut():
-            cut_server.heal()
+        cut_server.heal()
         writer.close()
 
 

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -96,6 +96,33 @@ def cleanup_leftovers(base: str = DEFAULT_BASE, prefix: str = PREFIX) -> None:
         if ifname.startswith(prefix):
             sh("ip", "link", "del", ifname, check=False)
     shutil.rmtree(base, ignore_errors=True)
+
+
+def in_netns(netns: str) -> tuple[str, ...]:
+    """Run a command in a network namespace only: ``ip netns exec`` also remounts /sys in a new mount
+    namespace, which waits on a FUSE mount that hangs while its servers are cut off."""
+    return ("nsenter", f"--net=/run/netns/{netns}")
+
+
+def cut(netns: str, addresses: Sequence[str]) -> None:
+    """Drop every packet between ``netns`` and ``addresses``, both ways and silently: a network partition.
+
+    The rules are an nftables table of their own inside the namespace, so they go with it.
+    """
+    peers = ", ".join(addresses)
+    rules = (
+        f"table inet {PARTITION_TABLE} {{\n"
+        f"  chain in {{ type filter hook input priority 0; policy accept; ip saddr {{ {peers} }} drop; }}\n"
+        f"  chain out {{ type filter hook output priority 0; policy accept; ip daddr {{ {peers} }} drop; }}\n"
+        "}\n"
+    )
+    subprocess.run([*in_netns(netns), "nft", "-f", "-"], input=rules, text=True, check=True, timeout=30, capture_output=True)
+
+
+def heal(netns: str) -> None:
+    """End the partition ``cut`` made (nothing to do when there is none)."""
+    if PARTITION_TABLE in sh(*in_netns(netns), "nft", "list", "tables", check=False).stdout:
+        sh(*in_netns(netns), "nft", "delete", "table", "inet", PARTITION_TABLE)
 
 
 @dataclass
@@ -222,29 +249,11 @@ class GlusterServer:
             os.kill(pid, signal.SIGCONT)
 
     def cut(self) -> None:
-        """Drop every packet between the host and this server, both ways and silently: a network partition.
-
-        The rules live in the server's own namespace (an nftables table of its own), so they go with it.
-        """
-        rules = (
-            f"table inet {PARTITION_TABLE} {{\n"
-            f"  chain in {{ type filter hook input priority 0; policy accept; ip saddr {self.host_ip} drop; }}\n"
-            f"  chain out {{ type filter hook output priority 0; policy accept; ip daddr {self.host_ip} drop; }}\n"
-            "}\n"
-        )
-        subprocess.run([*self._in_netns(), "nft", "-f", "-"], input=rules, text=True, check=True, timeout=30)
+        """A network partition between the host and this server (see ``cut``)."""
+        cut(self.netns, [self.host_ip])
 
     def heal(self) -> None:
-        """End the partition ``cut`` made."""
-        sh(*self._in_netns(), "nft", "delete", "table", "inet", PARTITION_TABLE)
-
-    def is_cut(self) -> bool:
-        return PARTITION_TABLE in sh(*self._in_netns(), "nft", "list", "tables", check=False).stdout
-
-    def _in_netns(self) -> tuple[str, ...]:
-        """Enter only the network namespace: ``ip netns exec`` also remounts /sys in a new mount namespace,
-        which waits on a FUSE mount that hangs while its server is cut off."""
-        return ("nsenter", f"--net=/run/netns/{self.netns}")
+        heal(self.netns)
 
     def stop(self) -> None:
         for proc in lab_processes(self.dir):
