@@ -7,6 +7,7 @@ import os
 import signal
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from glusterd_mgr.volume import VolumeSpec
 
 from ..support import glusterlab
 from ..support.daemon_proc import DaemonProcess
-from ..support.kernel import fuse_client_pids, glusterfs_stack
+from ..support.kernel import fuse_client_pids, glusterfs_stack, mount_table, stack
 from .helpers import metric
 
 pytestmark = [pytest.mark.gluster, pytest.mark.timeout(120)]
@@ -23,7 +24,32 @@ PROBE_INTERVAL = 1.0  # DaemonProcess's --probe-interval
 HOLDERS = [{"kind": "instance", "id": f"dead-{n}.0"} for n in range(3)]
 
 
-def test_killed_fuse_client_is_detected_and_remounted(daemon: DaemonProcess, volume: VolumeSpec, figure: Any) -> None:
+FUSECTL = "/sys/fs/fuse/connections"
+
+
+@pytest.fixture
+def fusectl() -> Iterator[str]:
+    """The kernel's FUSE control file system, mounted for the test if the host has not (and then unmounted)."""
+    mounted = not any(r.fstype == "fusectl" for r in mount_table())
+    if mounted:
+        glusterlab.sh("mount", "-t", "fusectl", "fusectl", FUSECTL)
+    yield FUSECTL
+    if mounted:
+        glusterlab.sh("umount", FUSECTL, check=False)
+
+
+def abort_connection(control: str, mountpoint: str) -> None:
+    """Abort the kernel's FUSE connection of the mount (its device minor names it)."""
+    [record] = [r for r in stack(mountpoint) if r.is_glusterfs]
+    with open(f"{control}/{record.minor}/abort", "w") as f:
+        f.write("1")
+
+
+@pytest.mark.parametrize("how", ["sigkill", "abort"])
+def test_a_dead_fuse_client_is_detected_and_remounted(
+    daemon: DaemonProcess, volume: VolumeSpec, figure: Any, how: str, request: pytest.FixtureRequest
+) -> None:
+    """Killed, or its FUSE connection aborted (glusterfs then exits): dead either way, unlike a partition."""
     c = daemon.client()
     vol = volume.to_json()
     for h in HOLDERS:
@@ -42,7 +68,10 @@ def test_killed_fuse_client_is_detected_and_remounted(daemon: DaemonProcess, vol
     [pid] = fuse_client_pids(daemon.storage_dir)
     assert len(glusterfs_stack(daemon.storage_dir)) == 1
 
-    os.kill(pid, signal.SIGKILL)
+    if how == "sigkill":
+        os.kill(pid, signal.SIGKILL)
+    else:
+        abort_connection(request.getfixturevalue("fusectl"), daemon.storage_dir)
     killed = time.monotonic()
     seen: dict[str, float] = {}
 
@@ -73,6 +102,9 @@ def test_killed_fuse_client_is_detected_and_remounted(daemon: DaemonProcess, vol
     assert detected <= PROBE_INTERVAL + 1.0 + 0.5, seen
     assert "status_dead" in seen and "metric_dead" in seen, f"status and metrics must both say dead: {seen}"
     assert c.status()["mounts"][0]["holders"] == holders_before
+    broken = c.status()["mounts"][0]["broken_holders"]
+    assert sorted(h["id"] for h in broken) == sorted(h["id"] for h in HOLDERS), "a dead client's guests are named"
+    assert (metric(c.metrics(), "ganeti_gluster_mount_disconnections_total", volume=volume.key) or 0) == 0, "dead, not disconnected"
     assert len(glusterfs_stack(daemon.storage_dir)) == 1
     with open(path, "rb") as f:
         f.seek(1 << 20)
@@ -83,7 +115,7 @@ def test_killed_fuse_client_is_detected_and_remounted(daemon: DaemonProcess, vol
         c.release(vol, h)
     assert glusterfs_stack(daemon.storage_dir) == []
     figure(
-        "dead_client",
+        "dead_client" if how == "sigkill" else "aborted_fuse_connection",
         faults=1,
         detected_s=round(detected, 2),
         status_dead_s=round(seen["status_dead"], 2),
