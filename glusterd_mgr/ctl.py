@@ -26,6 +26,7 @@ from typing import Any, TextIO, TypeVar
 from .client import DEFAULT_SOCKET, DEFAULT_TIMEOUT, Client, DaemonNotRunning
 from .core.results import Status, VolumeStatus
 from .errors import MountdError
+from .holders import HOLDER_KINDS
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -34,7 +35,6 @@ EXIT_NOT_RUNNING = 3
 
 DEFAULT_PORT = 24007
 DEFAULT_VOLUME = "gv0"
-HOLDER_KINDS = ("instance", "os-install", "job")
 HEALTHY_STATES = frozenset({"mounted", "unmounted", "busy"})
 
 PROC = "/proc"

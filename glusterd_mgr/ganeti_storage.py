@@ -9,13 +9,18 @@ holding the volume for ``instance:{instance_uuid}.{disk_index}`` (the name in
 the logical id ``ganeti/{instance_uuid}.{disk_index}``) while the disk is in use
 on this node.
 
-Which calls hold follows what Ganeti 3.0's backend really calls: ``Create``,
-``Assemble`` (start, activate-disks) and ``Open`` (the target of a migration)
-take the holder; ``Shutdown`` (stop, deactivate-disks, failover), ``Close`` (the
-source of a live migration, which Ganeti never shuts down) and ``Remove`` give
-it back.  ``Attach`` runs for read-only queries too (``gnt-instance info``,
-verify-disks), so it only looks: the daemon mounts an unheld volume for that
-one call and unmounts it after.
+Which calls hold follows what Ganeti's backend really calls: ``Assemble``
+(start, activate-disks) and ``Open`` (start, the target of a migration) take the
+holder; ``Shutdown`` (stop, deactivate-disks, failover), ``Close`` (the source
+of a live migration, which Ganeti never shuts down) and ``Remove`` give it back.
+``Attach`` runs for read-only queries too (``gnt-instance info``, verify-disks),
+so it only looks: the daemon mounts an unheld volume for that one call and
+unmounts it after.  Two backend functions open a disk only for the request at
+hand and never give it back: ``BlockdevCreate`` (it assembles and opens the new
+disk, and Ganeti leaves an instance added with ``--no-start`` so) and
+``_OpenRealBD`` (the OS scripts, import and export).  What they open is held by
+the request's own process instead (a ``process`` holder: Ganeti's node daemon
+forks one per request), which the daemon lets go of once that process has ended.
 
 This module imports ``ganeti`` and is meant for a Ganeti node only; nothing
 else in ``glusterd_mgr`` imports it.  The socket is
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, NoReturn, TypeVar
 
@@ -39,7 +45,8 @@ from ganeti.storage import base, container
 
 from . import client as mountd_client
 from .core.results import DiskInfoResult, VolumeStatus
-from .errors import DiskExists, MountdError
+from .errors import MountdError
+from .holders import Process
 
 SOCKET_ENV = "GANETI_GLUSTER_MOUNTD_SOCKET"
 HOLDER_KIND = "instance"
@@ -99,6 +106,29 @@ def _as_kernel_names(path: str) -> str:
     return os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
 
 
+_REQUEST_ONLY = frozenset({"BlockdevCreate", "_OpenRealBD"})
+"""Ganeti's backend functions (``ganeti.backend``) whose opening of a disk lasts only as long as their request."""
+
+
+def _for_this_request_only() -> bool:
+    """Whether Ganeti opens the disk only for the request being served (a function of ``_REQUEST_ONLY`` calls us)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name in _REQUEST_ONLY and frame.f_globals.get("__name__") == "ganeti.backend":
+            return True
+        frame = frame.f_back  # type: ignore[assignment]  # the outermost frame's f_back is None
+    return False
+
+
+def _request_holder() -> dict[str, str]:
+    """The holder that lasts as long as this process: noded serves each request in a process of its own."""
+    pid = os.getpid()
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        process = Process.from_stat(pid, f.read())
+    assert process is not None, "a running process is no zombie"
+    return {"kind": "process", "id": str(process)}
+
+
 def _mib(size: Any) -> int:
     """Ganeti sizes are MiB, sometimes floats; the daemon takes whole MiB (rounded up: never smaller)."""
     return math.ceil(float(size))
@@ -145,7 +175,9 @@ class GlusterStorage(base.BlockDev):  # type: ignore[misc]  # ganeti is untyped
             _throw(f"{what}: {err.message}")
 
     def _acquire(self) -> None:
-        self._rpc(f"{self.path}: cannot mount the Gluster volume", lambda c: c.acquire(self.volume, self.holder))
+        """Hold the volume for this disk, or for the request at hand only (see the module's docstring)."""
+        holder = _request_holder() if _for_this_request_only() else self.holder
+        self._rpc(f"{self.path}: cannot mount the Gluster volume", lambda c: c.acquire(self.volume, holder))
 
     def _release(self, holder: dict[str, str] | None = None) -> None:
         who = holder or self.holder
@@ -180,23 +212,17 @@ class GlusterStorage(base.BlockDev):  # type: ignore[misc]  # ganeti is untyped
         dyn_params: Any,
         **kwargs: Any,
     ) -> GlusterStorage:
-        """Create the disk file; the volume is taken for the disk first, so it is mounted once, not twice."""
+        """Create the disk file, the volume held by this request (Ganeti's start assembles the disk, which holds it)."""
         if excl_stor:
             raise errors.ProgrammerError("FileStorage device requested with exclusive_storage")
         _, path = _split_unique_id(unique_id)
         if children:
             base.ThrowError("Invalid setup for file device")
         volume = _volume(params)
-        holder = _holder(path)
+        _holder(path)  # a Gluster disk name, or refused
+        holder = _request_holder()  # so the volume is mounted once for the create, Assemble and Open that follow
         cls._rpc(f"{path}: cannot mount the Gluster volume", lambda c: c.acquire(volume, holder))
-        try:
-            cls._client().disk_create(volume, path, _mib(size))
-        except MountdError as err:
-            # A disk that exists may be in use under this holder: keep it.  Otherwise
-            # nothing was made (the daemon never leaves a half-made disk), so let go.
-            if not isinstance(err, DiskExists):
-                cls._rpc(f"{path}: cannot release the Gluster volume", lambda c: c.release(volume, holder))
-            _throw(f"{path}: can't create: {err.message}")
+        cls._rpc(f"{path}: can't create", lambda c: c.disk_create(volume, path, _mib(size)))
         return cls(unique_id, children, size, params, dyn_params, **kwargs)
 
     def Attach(self, **kwargs: Any) -> bool:

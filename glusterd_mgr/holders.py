@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,13 +11,34 @@ from typing import Any
 from .errors import InvalidParams
 from .volume import VolumeSpec
 
-HOLDER_KINDS = ("instance", "os-install", "job")
+HOLDER_KINDS = ("instance", "os-install", "job", "process")
 MAX_HOLDER_ID = 255
+_PROCESS_ID = re.compile(r"^([1-9][0-9]*)@([0-9]+)$")
+
+
+@dataclass(frozen=True, order=True)
+class Process:
+    """One process, told apart from a later one with the same PID by its start time (clock ticks since boot)."""
+
+    pid: int
+    start_ticks: int
+
+    def __str__(self) -> str:
+        return f"{self.pid}@{self.start_ticks}"
+
+    @classmethod
+    def from_stat(cls, pid: int, stat: bytes) -> Process | None:
+        """The process ``/proc/PID/stat`` describes; None for a zombie (it has ended, only its parent has not reaped it).
+
+        The command name (field 2) may hold spaces and parentheses: fields are counted after its last ``)``.
+        """
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        return None if fields[0] == b"Z" else cls(pid, int(fields[19]))  # fields 3 and 22
 
 
 @dataclass(frozen=True, order=True)
 class Holder:
-    """Who keeps a volume mounted: a running instance's disk, an OS install, a short job."""
+    """Who keeps a volume mounted: a running instance's disk, an OS install, a short job, or a process while it lives."""
 
     kind: str
     id: str
@@ -30,6 +52,16 @@ class Holder:
             raise InvalidParams(f"holder id is {len(self.id)} characters long; at most {MAX_HOLDER_ID}", field="holder.id")
         if not self.id.isprintable():
             raise InvalidParams("holder id contains control or non-printable characters", field="holder.id")
+        if self.kind == "process" and not _PROCESS_ID.match(self.id):
+            raise InvalidParams(
+                f"a process holder's id is PID@START_TICKS (field 22 of /proc/PID/stat), not {self.id!r}", field="holder.id"
+            )
+
+    @property
+    def process(self) -> Process | None:
+        """For a ``process`` holder, the process whose life it lasts: the daemon lets go when it ends."""
+        m = _PROCESS_ID.match(self.id) if self.kind == "process" else None
+        return Process(int(m[1]), int(m[2])) if m else None
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Holder:

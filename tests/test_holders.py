@@ -18,9 +18,10 @@ from glusterd_mgr.volume import VolumeSpec
 
 @pytest.mark.parametrize("kind", HOLDER_KINDS)
 def test_every_kind_is_accepted(kind: str) -> None:
-    holder = Holder(kind, "x")
-    assert holder.to_json() == {"kind": kind, "id": "x"}
-    assert str(holder) == f"{kind}:x"
+    name = "4242@99" if kind == "process" else "x"  # a process holder is named by its process
+    holder = Holder(kind, name)
+    assert holder.to_json() == {"kind": kind, "id": name}
+    assert str(holder) == f"{kind}:{name}"
     assert Holder.from_json(holder.to_json()) == holder
 
 
@@ -93,7 +94,7 @@ def test_id_accepted_exactly_when_printable(holder_id: str) -> None:
 # -- the table against a model ------------------------------------------------------
 
 SPECS = [VolumeSpec("gs1"), VolumeSpec("gs1", volume="gv1"), VolumeSpec("fe80::1", 24008), VolumeSpec("")]
-HOLDERS = [Holder(kind, f"{kind[0]}{n}") for kind in HOLDER_KINDS for n in range(3)]
+HOLDERS = [Holder(kind, f"{n + 1}@{n}" if kind == "process" else f"{kind[0]}{n}") for kind in HOLDER_KINDS for n in range(3)]
 MOUNTPOINTS = ["/run/ganeti/gluster", "/srv/gluster"]
 
 Model = dict[VolumeSpec, set[Holder]]

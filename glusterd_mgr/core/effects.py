@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
 from ..fuse_client import ClientStats
-from ..holders import Change
+from ..holders import Change, Process
 from ..policy import DiskPath
 from .results import DiskResult, Space
 
@@ -140,6 +140,13 @@ class Clients(Effect[list[ClientStats]]):
     """Every living glusterfs FUSE client that claims ``mountpoint`` (zombies left out), newest first."""
 
     mountpoint: str
+
+
+@dataclass(frozen=True)
+class LivingProcesses(Effect[frozenset[Process]]):
+    """Which of ``processes`` still run (the same PID and start time)."""
+
+    processes: tuple[Process, ...]
 
 
 @dataclass(frozen=True)

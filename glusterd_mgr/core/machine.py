@@ -37,6 +37,7 @@ from .effects import (
     IsLocked,
     Kill,
     Level,
+    LivingProcesses,
     Locked,
     LogSize,
     LogTail,
@@ -588,7 +589,8 @@ class Core:
             yield Say(Level.ERROR, "cannot restore the mount of {volume}: {error}", {"volume": vs.spec.key, "error": e.message})
 
     def probe_all(self) -> Proc[None]:
-        """One health round: refresh each mount's phase and space; recover dead or missing held mounts."""
+        """One health round: let go of ended processes; refresh each mount's phase and space; recover dead or missing held mounts."""
+        yield from self._release_ended_processes()
         for vs in list(self.volumes.values()):
             if vs.probing or (vs.count() == 0 and vs.phase not in UP):
                 continue
@@ -601,6 +603,22 @@ class Core:
                 yield Say(Level.ERROR, "probe of {volume} failed", {"volume": vs.spec.key}, error=e)
             finally:
                 vs.probing = False
+
+    def _release_ended_processes(self) -> Proc[None]:
+        """Release every ``process`` holder whose process has ended (Ganeti's node daemon forks one per request)."""
+        held = [(vs.spec, h) for vs in self.volumes.values() for h in sorted(vs.holders) if h.process is not None]
+        if not held:
+            return
+        living = yield from ask(LivingProcesses(tuple(sorted({h.process for _, h in held if h.process}))))
+        for spec, holder in held:
+            if holder.process in living:
+                continue
+            fields: dict[str, object] = {"holder": str(holder), "volume": spec.key}
+            yield Say(Level.INFO, "the process of holder {holder} of {volume} has ended: releasing it", fields)
+            try:
+                yield from self.release(spec, holder)
+            except MountdError as e:
+                yield Say(Level.ERROR, "cannot release {holder} of {volume}: {error}", {**fields, "error": e.message})
 
     def _probe_one(self, vs: VolumeState) -> Proc[None]:
         if not (yield from self._kernel_has(vs)):

@@ -100,6 +100,7 @@ class Engine:
             fx.Kill: lambda e: s.kill(list(e.pids)),
             fx.Clients: lambda e: s.clients(e.mountpoint),
             fx.SetOomScore: lambda e: s.set_oom_score_adj(e.pid, e.value),
+            fx.LivingProcesses: lambda e: s.living(e.processes),
             fx.WriteState: lambda e: s.write_state(e.path, e.data),
             fx.Systemd: lambda e: (s.systemd_booted, s.own_unit),
             fx.SweepTemps: lambda e: s.sweep_temps(e.mountpoint, e.folder, e.timeout),

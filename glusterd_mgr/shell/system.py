@@ -31,6 +31,7 @@ from ..core.effects import CreateDisk, DiskInfo, DiskOperation, GrowDisk, Proces
 from ..core.results import DiskResult, Space
 from ..errors import MountFailed, OperationTimeout
 from ..fuse_client import ClientStats, unit_of_cgroup
+from ..holders import Process
 from ..statvfs import space_info
 from . import disks
 from .journal import write_file_atomically
@@ -81,6 +82,10 @@ class System(Protocol):
 
     def set_oom_score_adj(self, pid: int, value: int) -> Deferred[str | None]:
         """Set a process's ``oom_score_adj``; None on success, else why not."""
+        ...
+
+    def living(self, processes: tuple[Process, ...]) -> Deferred[frozenset[Process]]:
+        """Which of ``processes`` still run."""
         ...
 
     def kill(self, pids: list[int]) -> None: ...
@@ -290,6 +295,15 @@ def clients_blocking(mountpoint: str) -> list[ClientStats]:
     return sorted(found, key=lambda c: (c.start_time_seconds, c.pid), reverse=True)
 
 
+def running(process: Process) -> bool:
+    """Whether ``process`` still runs: its PID is there, not a zombie, and started when it did (no PID reuse)."""
+    try:
+        with open(f"/proc/{process.pid}/stat", "rb") as f:
+            return Process.from_stat(process.pid, f.read()) == process
+    except OSError:
+        return False
+
+
 def set_oom_score_adj_blocking(pid: int, value: int) -> str | None:
     try:
         with open(f"/proc/{pid}/oom_score_adj", "w") as f:
@@ -430,6 +444,9 @@ class RealSystem:
 
     def set_oom_score_adj(self, pid: int, value: int) -> Deferred[str | None]:
         return self.misc_pool.run("oom", lambda: set_oom_score_adj_blocking(pid, value), 10.0)
+
+    def living(self, processes: tuple[Process, ...]) -> Deferred[frozenset[Process]]:
+        return self.misc_pool.run("processes", lambda: frozenset(p for p in processes if running(p)), 10.0)
 
     def kill(self, pids: list[int]) -> None:
         for pid in pids:

@@ -11,7 +11,7 @@ from glusterd_mgr.core import effects as fx
 from glusterd_mgr.core.effects import DiskOperation, ProcessResult
 from glusterd_mgr.errors import StateError
 from glusterd_mgr.fuse_client import ClientStats
-from glusterd_mgr.holders import Change, Holder, HolderTable
+from glusterd_mgr.holders import Change, Holder, HolderTable, Process
 from glusterd_mgr.shell.driver import Engine
 
 from .world import SPEC, World, config
@@ -81,6 +81,9 @@ class FakeSystem:
 
     def write_state(self, path: str, data: bytes) -> Deferred[None]:
         return succeed(None)
+
+    def living(self, processes: tuple[Process, ...]) -> Deferred[frozenset[Process]]:
+        return self._ask(fx.LivingProcesses(processes))
 
 
 class SlowJournal:

@@ -15,7 +15,7 @@ from glusterd_mgr.core import effects as fx
 from glusterd_mgr.core.machine import Core, EngineConfig
 from glusterd_mgr.errors import OperationTimeout, StateError, StorageError
 from glusterd_mgr.fuse_client import DEFAULT_OOM_SCORE_ADJ, ClientStats
-from glusterd_mgr.holders import Change, Holder, HolderTable
+from glusterd_mgr.holders import Change, Holder, HolderTable, Process
 from glusterd_mgr.mountinfo import escape
 from glusterd_mgr.volume import VolumeSpec
 
@@ -64,6 +64,8 @@ class World:
     journal: list[Change] = field(default_factory=list)
     done: list[fx.Effect[Any]] = field(default_factory=list)
     clock: float = 0.0
+    processes: set[Process] = field(default_factory=set)
+    """The processes that run (``process`` holders last as long as theirs)."""
 
     def stack(self, mountpoint: str = MOUNTPOINT) -> list[Mount]:
         return self.stacks.setdefault(mountpoint, [])
@@ -126,6 +128,8 @@ class World:
                 return []
             case fx.SetOomScore() | fx.WriteState():
                 return None
+            case fx.LivingProcesses():
+                return frozenset(p for p in effect.processes if p in self.processes)
             case fx.Systemd():
                 return False, ""
             case fx.TcpProbe() | fx.MakeMountpoint() | fx.Say() | fx.Observe():
