@@ -57,7 +57,7 @@ class Ganeti:
                  "-B", "memory=128M,vcpus=1", "-H", hv, "-n", node.host.fqdn,
                  "--no-name-check", "--no-ip-check", "--no-nics", *extra, name)  # fmt: skip
         seconds = time.monotonic() - t
-        assert self.status(name) == "running", self.explain()
+        assert self.status(name) == ("ADMIN_down" if "--no-start" in extra else "running"), self.explain()
         return seconds
 
     def field(self, name: str, field: str) -> str:
@@ -128,6 +128,10 @@ class Ganeti:
         """A node whose daemon holds nothing has no Gluster mount."""
         if not self.held(node):
             assert not node.gluster_mounts(), f"{node.name} holds nothing but has {node.gluster_mounts()}\n{self.explain()}"
+
+    def no_request_holds(self) -> bool:
+        """No node's daemon keeps a holder of a Ganeti request that has ended (let go within a probe)."""
+        return not any(h.startswith("process:") for n in self.lab.nodes for h in self.held(n))
 
     def assert_nothing_for(self, uuid: str) -> None:
         holder = self.disk_holder(uuid)
