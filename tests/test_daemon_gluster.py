@@ -8,6 +8,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 import uuid
 from typing import Any
 
@@ -296,3 +297,24 @@ def test_gluster_mountctl_against_the_daemon(daemon: DaemonProcess, volume: Volu
     daemon.kill()
     down = ctl("status")
     assert down.returncode == 3 and "not running" in down.stderr and "Traceback" not in down.stderr
+
+
+def test_an_unmount_grace_keeps_the_mount_for_a_look_and_then_unmounts_once(make_daemon: Any, volume: VolumeSpec) -> None:
+    """Issue 17's churn: with a grace, a release and the looks after it share one mount; then one unmount."""
+    daemon = make_daemon("--unmount-grace", "3")
+    c = daemon.client()
+    vol = volume.to_json()
+    holder = {"kind": "instance", "id": "grace.0"}
+    c.acquire(vol, holder)
+    c.disk_create(vol, "ganeti/grace.0", 1)
+    released = c.release(vol, holder)
+    left = time.monotonic()
+    assert released["unmounted"] is False and glusterfs_stack(daemon.storage_dir), "mounted through the grace"
+    for _ in range(5):  # Ganeti's read-only looks right after (gnt-instance info, a FindDevice)
+        assert c.disk_info(vol, "ganeti/grace.0")["exists"] is True
+    glusterlab.poll("the one unmount after the grace", lambda: not glusterfs_stack(daemon.storage_dir), deadline=30)
+    assert time.monotonic() - left >= 3 - 0.5
+    text = c.metrics()
+    assert metric(text, "ganeti_gluster_mount_attempts_total", volume=volume.key) == 1.0
+    assert metric(text, "ganeti_gluster_unmount_attempts_total", volume=volume.key) == 1.0
+    c.disk_remove(vol, "ganeti/grace.0")

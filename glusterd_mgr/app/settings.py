@@ -31,6 +31,7 @@ class Settings:
     metrics_port: int = DEFAULT_METRICS_PORT
     metrics_address: str = "127.0.0.1"
     unmount_mode: str = "plain"
+    unmount_grace: float = 0.0
     mount_timeout: float = 30.0
     fs_timeout: float = 30.0
     probe_interval: float = 10.0
@@ -90,6 +91,8 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
             setattr(settings, f.name, value)
     if not -1000 <= settings.client_oom_score_adj <= 1000:
         parser.error(f"client-oom-score-adj must be from -1000 to 1000, not {settings.client_oom_score_adj}")
+    if settings.unmount_grace < 0:
+        parser.error(f"unmount-grace must be 0 (unmount at once) or more seconds, not {settings.unmount_grace}")
     if settings.client_memory_warning_mib < 0:
         parser.error(f"client-memory-warning-mib must be 0 (off) or more, not {settings.client_memory_warning_mib}")
     return settings
@@ -127,6 +130,7 @@ def engine_config(settings: Settings) -> EngineConfig:
         whitelist_file=settings.file_storage_paths,
         disk_folder=settings.disk_folder,
         unmount_mode=UnmountMode(settings.unmount_mode),
+        unmount_grace=settings.unmount_grace,
         mount_timeout=settings.mount_timeout,
         fs_timeout=settings.fs_timeout,
         probe_timeout=settings.probe_timeout,

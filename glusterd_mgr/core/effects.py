@@ -279,6 +279,14 @@ class End(Effect[None]):
 
 
 @dataclass(frozen=True)
+class After(Effect[None]):
+    """Run ``proc`` on its own after ``seconds`` (answered at once; its errors are the driver's to log)."""
+
+    seconds: float
+    proc: Proc[None] = field(compare=False)
+
+
+@dataclass(frozen=True)
 class Now(Effect[float]):
     """The clock's seconds."""
 

@@ -26,6 +26,7 @@ from ..mounts import Action, Probe, UnmountMode, confusing_paths, decide, diagno
 from ..policy import DEFAULT_DISK_FOLDER, DiskPath, check_disk_path, check_storage_dir
 from ..volume import VolumeSpec, parse_source, same_volume
 from .effects import (
+    After,
     Begin,
     Clients,
     CreateDisk,
@@ -105,6 +106,8 @@ class EngineConfig:
     whitelist_file: str
     disk_folder: str = DEFAULT_DISK_FOLDER
     unmount_mode: UnmountMode = UnmountMode.PLAIN
+    unmount_grace: float = 0.0
+    """Seconds a volume stays mounted after its last holder left before the one unmount attempt (0: at once)."""
     mount_timeout: float = 30.0
     fs_timeout: float = 10.0
     probe_timeout: float = 5.0
@@ -138,6 +141,8 @@ class VolumeState:
     log_offset: int | None = None
     claimants: list[int] = field(default_factory=list)
     """PIDs of every client that claims the mountpoint, when more than one does (there should be one)."""
+    idle_serial: int = 0
+    """Counts the times the last holder left: an unmount put off by the grace runs only if none came since."""
 
     def count(self) -> int:
         return len(self.holders) + sum(self.jobs.values())
@@ -416,9 +421,22 @@ class Core:
         return False, True
 
     def _release_if_idle(self, vs: VolumeState) -> Proc[tuple[bool, bool]]:
-        """The one unmount attempt after the last holder left; its errors never undo what was committed."""
+        """The one unmount attempt after the last holder left (after ``unmount_grace``, if no holder came back)."""
         if vs.count() > 0:
             return False, False
+        if self.config.unmount_grace > 0:
+            vs.idle_serial += 1
+            yield After(self.config.unmount_grace, self._unmount_if_still_idle(vs, vs.idle_serial))
+            return False, False
+        return (yield from self._attempt_unmount(vs))
+
+    def _unmount_if_still_idle(self, vs: VolumeState, serial: int) -> Proc[None]:
+        """The grace is over: the one unmount attempt, unless a holder came (and maybe left again) meanwhile."""
+        if vs.idle_serial == serial and vs.count() == 0:
+            yield from self._attempt_unmount(vs)
+
+    def _attempt_unmount(self, vs: VolumeState) -> Proc[tuple[bool, bool]]:
+        """The unmount attempt; its errors never undo what was committed."""
         try:
             return (yield from ask(Locked((mount_key(vs.mountpoint),), self._unmount(vs))))
         except Exception as e:

@@ -112,6 +112,7 @@ class Engine:
             fx.Begin: self._begin,
             fx.End: self._end,
             fx.Now: lambda e: reactor.seconds(),
+            fx.After: self._after,
             fx.Say: self._say,
             fx.Observe: self._observe,
         }
@@ -163,6 +164,13 @@ class Engine:
         # at once, a waiting release would run before this acquire counts its holders.
         shot = self._pending.pop(effect.key)
         self.reactor.callLater(0, shot.fire, None if effect.error is None else Failure(effect.error))
+
+    def _after(self, effect: fx.After) -> None:
+        def run() -> None:
+            done = ensureDeferred(self.run(effect.proc))
+            done.addErrback(lambda f: log.failure("a delayed procedure failed", f))
+
+        self.reactor.callLater(effect.seconds, run)
 
     def _say(self, effect: fx.Say) -> None:
         if effect.error is not None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from glusterd_mgr import fuse_client
-from glusterd_mgr.app.settings import Settings, parse_args
+from glusterd_mgr.app.settings import Settings, engine_config, parse_args
 
 
 def refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -153,3 +153,11 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
         parse_args(["--version"])
     assert caught.value.code == 0 and capsys.readouterr().out.strip() == __version__
+
+
+def test_the_unmount_grace_must_not_be_negative_and_reaches_the_core(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    says = "unmount-grace must be 0 (unmount at once) or more seconds, not -1.0"
+    assert says in refused(["--unmount-grace=-1"], capsys)
+    assert says in refused(["--config", toml(tmp_path, "unmount-grace = -1\n")], capsys)
+    settings = parse_args(["--unmount-grace=15", "--storage-dir", str(tmp_path)])
+    assert engine_config(settings).unmount_grace == 15.0

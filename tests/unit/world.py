@@ -64,6 +64,8 @@ class World:
     journal: list[Change] = field(default_factory=list)
     done: list[fx.Effect[Any]] = field(default_factory=list)
     clock: float = 0.0
+    later: list[fx.After] = field(default_factory=list)
+    """What the core put off (``After``), for the test to run when it likes."""
     processes: set[Process] = field(default_factory=set)
     """The processes that run (``process`` holders last as long as theirs)."""
 
@@ -128,6 +130,9 @@ class World:
                 return []
             case fx.SetOomScore() | fx.WriteState():
                 return None
+            case fx.After():
+                self.later.append(effect)
+                return None
             case fx.LivingProcesses():
                 return frozenset(p for p in effect.processes if p in self.processes)
             case fx.Systemd():
@@ -168,7 +173,7 @@ class World:
         return fx.ProcessResult(argv, 0, None, "", False)
 
 
-SYNCHRONOUS = (fx.IsLocked, fx.Begin, fx.End, fx.Now, fx.Say, fx.Observe, fx.Kill, fx.ReadTable, fx.Systemd)
+SYNCHRONOUS = (fx.IsLocked, fx.Begin, fx.End, fx.Now, fx.Say, fx.Observe, fx.Kill, fx.ReadTable, fx.Systemd, fx.After)
 """Effects the driver answers on the spot: between them no other call runs."""
 
 
