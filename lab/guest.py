@@ -23,7 +23,7 @@ from . import config
 
 MODULES = ("virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci", "virtio_blk")
 INIT = os.path.join(os.path.dirname(__file__), "guest_init.sh")
-LINE = re.compile(r"LABIO round=(\d+) errors=(\d+) boot=([0-9a-f-]{36})\r?\n")  # whole lines only
+LINE = re.compile(r"LABIO round=(\d+) errors=(\d+) boot=([0-9a-f-]{36})(?: [^\r\n]*)?\r?\n")  # whole lines only
 
 
 def _sh(*argv: str, cwd: str | None = None) -> str:

@@ -212,7 +212,7 @@ class Ganeti:
             cluster.record(figure, f"{last[1]} errors in {last[0]} rounds")
         if last[2] != since[2]:
             raise AssertionError(f"{name}'s guest rebooted: {since} -> {last}\n{self.guest_report(name, seen, context)}")
-        assert last[1] == 0, f"{name}'s guest counted {last[1]} I/O errors by round {last[0]}\n{self.explain()}"
+        assert last[1] == 0, f"{name}'s guest counted {last[1]} I/O errors by round {last[0]}\n{self.guest_report(name, seen, context)}"
         return last
 
 
