@@ -608,7 +608,10 @@ class Core:
 
     def probe_all(self) -> Proc[None]:
         """One health round: let go of ended processes; refresh each mount's phase and space; recover dead or missing held mounts."""
-        yield from self._release_ended_processes()
+        try:
+            yield from self._release_ended_processes()
+        except Exception as e:  # the mounts' probe below still runs
+            yield Say(Level.ERROR, "cannot check the processes of process holders", error=e)
         for vs in list(self.volumes.values()):
             if vs.probing or (vs.count() == 0 and vs.phase not in UP):
                 continue

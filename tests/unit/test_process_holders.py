@@ -70,3 +70,22 @@ def test_no_process_holder_asks_nothing() -> None:
     sched.run(core.acquire(SPEC, I1))
     sched.run(core.probe_all())
     assert world.of(fx.LivingProcesses(())) == []
+
+
+def test_a_failed_look_at_the_processes_leaves_the_holders_and_the_probe_goes_on() -> None:
+    world = World(processes={REQUEST})
+    core = Core(config(), HolderTable())
+    sched = Scheduler(world, core)
+    sched.run(core.acquire(SPEC, process_holder(REQUEST)))
+    world.processes.clear()
+    original = world.answer
+
+    def failing(effect: fx.Effect[object]) -> object:
+        if isinstance(effect, fx.LivingProcesses):
+            raise OSError("proc unreadable")
+        return original(effect)
+
+    world.answer = failing  # type: ignore[method-assign]
+    task = sched.run(core.probe_all())
+    assert task.error is None and world.durable() == {process_holder(REQUEST)}
+    assert any(isinstance(e, fx.Statvfs) for e in world.done), "the mounts were probed all the same"
