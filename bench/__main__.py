@@ -1,6 +1,8 @@
-"""Run every benchmark against a real Gluster server and print the table (``python3 -m bench``).
+"""Run the benchmarks against real Gluster servers and print their tables.
 
-Each figure is a median and p99 over repeated runs, with its ratio against a
+``python3 -m bench`` times the control plane (acquire, release, create);
+``python3 -m bench datapath`` the guest's disk I/O through the mount (see
+``bench/datapath.py``).  Each figure is a median and p99 over repeated runs, with its ratio against a
 baseline measured in the same run (absolute times drift on shared machines;
 ratios hold). ``--smoke`` runs each a few times only, to keep the command from
 rotting in CI; its numbers mean nothing.
@@ -31,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import psutil
 
+from bench.datapath import DataPath
 from glusterd_mgr import mountinfo
 from glusterd_mgr.client import Client
 from tests.support import glusterlab
@@ -285,11 +288,8 @@ class Bench:
     # -- report ----------------------------------------------------------
 
     def table(self) -> str:
-        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), platform.processor())
         head = [
-            f"Run {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} × {cpu}, "
-            f"{psutil.virtual_memory().total / (1 << 30):.0f} GiB, Linux {platform.release()}, Python {platform.python_version()}"
-            + (" — SMOKE RUN, numbers meaningless" if self.smoke else ""),
+            machine_line(self.smoke),
             "",
             "| figure | median | p99 | baseline (median) | ratio | target | verdict |",
             "| --- | --- | --- | --- | --- | --- | --- |",
@@ -300,6 +300,16 @@ class Bench:
             cells = [r.figure, fmt(r.median(), r.unit), fmt(r.p99(), r.unit), base, ratio, r.target, r.verdict or _verdict(r)]
             head.append("| " + " | ".join(cells) + " |")
         return "\n".join(head)
+
+
+def machine_line(smoke: bool) -> str:
+    """When and on what a run was made (figures compare only within one run)."""
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), platform.processor())
+    return (
+        f"Run {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} × {cpu}, "
+        f"{psutil.virtual_memory().total / (1 << 30):.0f} GiB, Linux {platform.release()}, Python {platform.python_version()}"
+        + (" — SMOKE RUN, numbers meaningless" if smoke else "")
+    )
 
 
 def _verdict(r: Row) -> str:
@@ -369,14 +379,34 @@ def _storm(sock: str, volume: dict[str, Any], threads: int, seconds: float, proc
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", nargs="?", choices=["control", "datapath"], default="control", help="which benchmark (default: control)")
     parser.add_argument("--smoke", action="store_true", help="a few runs of each, to check that the command works")
     parser.add_argument("--out", help="also write the table to this file")
+    parser.add_argument("--repeats", type=int, default=3, help="datapath: runs of each job through each target (default 3)")
+    parser.add_argument("--runtime", type=float, default=5.0, help="datapath: seconds of each fio run (default 5)")
+    parser.add_argument("--size", type=int, default=256, help="datapath: MiB of the job file (default 256)")
     args = parser.parse_args()
-    if os.geteuid() != 0 or shutil.which("glusterd") is None:
-        print("the benchmarks need root and glusterfs-server (bash scripts/install-deps.sh)", file=sys.stderr)
+    if os.geteuid() != 0 or shutil.which("glusterd") is None or shutil.which("fio") is None:
+        print("the benchmarks need root, glusterfs-server and fio (bash scripts/install-deps.sh)", file=sys.stderr)
         return 2
-    bench = Bench(args.smoke)
+    table = datapath(args) if args.what == "datapath" else control(args.smoke)
+    print(table)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(table + "\n")
+    return 0
+
+
+def datapath(args: argparse.Namespace) -> str:
+    smoke = args.smoke
+    run = DataPath(glusterlab.DEFAULT_BASE, 1 if smoke else args.repeats, 0.5 if smoke else args.runtime, 16 if smoke else args.size)
+    shape = f"fio {run.runtime:g} s a run, median of {run.repeats}, {run.size_mib} MiB file, direct=1"
+    return "\n\n".join(["\n".join([machine_line(smoke) + f"; {shape}", "", *m.table()]) for m in run.run()])
+
+
+def control(smoke: bool) -> str:
+    bench = Bench(smoke)
     try:
         for step in (
             bench.cold,
@@ -392,12 +422,7 @@ def main() -> int:
             step()
     finally:
         bench.close()
-    table = bench.table()
-    print(table)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(table + "\n")
-    return 0
+    return bench.table()
 
 
 if __name__ == "__main__":

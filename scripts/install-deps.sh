@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what ganeti-gluster-mountd and its tests need on Debian 12: the real GlusterFS server
-# and client, iproute2 for the test namespaces, nftables to cut a server off (the partition tests),
+# and client, fio (the data-path benchmark; Debian's links libgfapi, for its gfapi engines), iproute2 for the test namespaces, nftables to cut a server off (the partition tests),
 # prometheus for promtool (the shipped alerting rules are tested with it), Debian's Python libraries (for the packages and
 # `scripts/test.sh --debian`), the Debian packaging tools (scripts/build-deb.sh), and the Python
 # package with its test extras from PyPI (for `scripts/test.sh`).  Idempotent; run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 apt_packages=(
-  glusterfs-server glusterfs-client iproute2 nftables prometheus util-linux curl procps git
+  glusterfs-server glusterfs-client fio iproute2 nftables prometheus util-linux curl procps git
   # Debian 12's libraries: what the package depends on, the test tools, and what Ganeti 3.0's
   # modules import in tests/test_ganeti_storage.py.
   python3-twisted python3-psutil python3-prometheus-client python3-jsonschema

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.datapath import JOBS
+
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.gluster, pytest.mark.timeout(600)]
 
@@ -32,3 +34,21 @@ def test_bench_smoke_prints_every_figure(gluster: object) -> None:
     ):
         assert figure in table, f"{figure!r} missing from:\n{table}"
     assert table.count("\n| ") >= 11, table
+
+
+def test_datapath_smoke_prints_both_volumes_with_every_job_and_ratio(gluster: object) -> None:
+    """The data-path benchmark: fio through the daemon's mount, a plain mount, gfapi and the brick, on two volumes."""
+    env = {**os.environ, "GGMT_PREFIX": "ggmb", "GGMT_SUBNET": "10.231.10"}
+    argv = [sys.executable, "-m", "bench", "datapath", "--smoke"]
+    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=540, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    tables = result.stdout.split("\n\n| job |")
+    assert len(tables) == 3 and "One brick" in tables[0] and "Replica 3" in tables[1], result.stdout
+    for table in tables[1:]:
+        rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+        assert len(rows) == len(JOBS), table
+        for job, row in zip(JOBS, rows, strict=True):
+            cells = [c.strip() for c in row.strip("|").split("|")]
+            assert cells[0] == job.name and len(cells) == 11, row
+            assert all(float(c.replace(",", "")) > 0 for c in cells[2:6]), f"a target moved no data: {row}"
+            assert all(c.endswith("×") for c in cells[6:]), row

@@ -32,58 +32,8 @@ I1 = Holder("instance", "replica-test.0")
 @pytest.fixture
 def replica(gluster: glusterlab.GlusterServer, lab_base: str) -> Iterator[list[glusterlab.GlusterServer]]:
     """Three servers routed to each other through the host, one replica-3 volume over them."""
-    servers = [glusterlab.GlusterServer(base=lab_base, index=i) for i in INDEXES]
-    forward = "/proc/sys/net/ipv4/ip_forward"
-    with open(forward) as f:
-        was = f.read().strip()
-    try:
-        for s in servers:
-            for sub in ("lib", "log", "bricks"):
-                os.makedirs(os.path.join(s.dir, sub), exist_ok=True)
-            s.plumb()
-            # Each namespace reaches the others through the host (routes only to the lab's subnet).
-            glusterlab.sh("ip", "netns", "exec", s.netns, "ip", "route", "add", f"{glusterlab.SUBNET}.0/24", "via", s.host_ip)
-            s.start_glusterd()
-        # Forwarding on, but only inside the lab's /24: whatever has no veth of its own there is dropped here.
-        glusterlab.sh("ip", "route", "replace", "blackhole", f"{glusterlab.SUBNET}.0/24")
-        with open(forward, "w") as f:
-            f.write("1\n")
-        first = servers[0]
-        for other in servers[1:]:
-            first.cli("peer", "probe", other.address)
-        glusterlab.poll(
-            "the peers to join", lambda: first.cli("peer", "status").stdout.count("Peer in Cluster (Connected)") == 2, deadline=60
-        )
-        bricks = []
-        for s in servers:
-            brick = os.path.join(s.dir, "bricks", VOLUME)
-            os.makedirs(brick, exist_ok=True)
-            bricks.append(f"{s.address}:{brick}")
-        first.cli("volume", "create", VOLUME, "replica", "3", *bricks, "force")
-        first.cli("volume", "start", VOLUME)
-        glusterlab.poll(
-            "every brick online",
-            lambda: first.cli("volume", "status", VOLUME, "detail", check=False).stdout.count("Online               : Y") == 3,
-            deadline=60,
-        )
-        # A volume just started can refuse its volume file for a moment: wait until a plain mount works.
-        probe_dir = os.path.join(first.dir, "probe-mount")
-        os.makedirs(probe_dir, exist_ok=True)
-
-        def servable() -> bool:
-            glusterlab.sh("mount", "-t", "glusterfs", f"{first.address}:/{VOLUME}", probe_dir, check=False)
-            mounted = bool(kernel.glusterfs_stack(probe_dir))
-            glusterlab.sh("umount", "-l", probe_dir, check=False)
-            return mounted
-
-        glusterlab.poll("the volume to be servable", servable, deadline=60, interval=0.5)
+    with glusterlab.replica(lab_base, INDEXES, VOLUME) as servers:
         yield servers
-    finally:
-        for s in servers:
-            s.stop()
-        with open(forward, "w") as f:
-            f.write(was + "\n")
-        glusterlab.sh("ip", "route", "del", "blackhole", f"{glusterlab.SUBNET}.0/24", check=False)
 
 
 @pytest_twisted.ensureDeferred

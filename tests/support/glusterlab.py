@@ -31,6 +31,8 @@ DEFAULT_BASE = os.environ.get("GGMT_BASE", f"/tmp/{PREFIX}-lab")
 SUBNET = os.environ.get("GGMT_SUBNET", "10.231.7")
 T = TypeVar("T")
 PARTITION_TABLE = "partition"
+OPTION_GROUPS = "/var/lib/glusterd/groups"
+"""The option groups glusterfs-server ships (``virt`` among them): a server's own state folder needs them."""
 
 
 def sh(*argv: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -185,6 +187,7 @@ class GlusterServer:
     def start_glusterd(self) -> None:
         """glusterd in the network namespace, with a private mount namespace for its state."""
         d = self.dir
+        shutil.copytree(OPTION_GROUPS, os.path.join(d, "lib", "groups"), dirs_exist_ok=True)
         script = (
             "mount -t tmpfs tmpfs /run && mkdir -p /run/gluster "
             f"&& mount --bind {d}/lib /var/lib/glusterd && mount --bind {d}/log /var/log/glusterfs "
@@ -265,3 +268,64 @@ class GlusterServer:
         psutil.wait_procs(lab_processes(self.dir), timeout=10)
         sh("ip", "netns", "del", self.netns, check=False)
         sh("ip", "link", "del", self.host_if, check=False)
+
+
+@contextmanager
+def replica(base: str, indexes: Sequence[int], volume: str, group: str | None = None) -> Iterator[list[GlusterServer]]:
+    """Three (or more) servers routed to each other through the host, one replica volume over them, servable.
+
+    ``group`` sets an option group on the volume before it starts (``virt``: how VM volumes are run).
+    """
+    servers = [GlusterServer(base=base, index=i) for i in indexes]
+    forward = "/proc/sys/net/ipv4/ip_forward"
+    with open(forward) as f:
+        was = f.read().strip()
+    try:
+        for s in servers:
+            for sub in ("lib", "log", "bricks"):
+                os.makedirs(os.path.join(s.dir, sub), exist_ok=True)
+            s.plumb()
+            # Each namespace reaches the others through the host (routes only to the lab's subnet).
+            sh("ip", "netns", "exec", s.netns, "ip", "route", "add", f"{SUBNET}.0/24", "via", s.host_ip)
+            s.start_glusterd()
+        # Forwarding on, but only inside the lab's /24: whatever has no veth of its own there is dropped here.
+        sh("ip", "route", "replace", "blackhole", f"{SUBNET}.0/24")
+        with open(forward, "w") as f:
+            f.write("1\n")
+        first = servers[0]
+        for other in servers[1:]:
+            first.cli("peer", "probe", other.address)
+        joined = len(servers) - 1
+        poll("the peers to join", lambda: first.cli("peer", "status").stdout.count("Peer in Cluster (Connected)") == joined, deadline=60)
+        bricks = []
+        for s in servers:
+            brick = os.path.join(s.dir, "bricks", volume)
+            os.makedirs(brick, exist_ok=True)
+            bricks.append(f"{s.address}:{brick}")
+        first.cli("volume", "create", volume, "replica", str(len(servers)), *bricks, "force")
+        if group:
+            first.cli("volume", "set", volume, "group", group)
+        first.cli("volume", "start", volume)
+        poll(
+            "every brick online",
+            lambda: first.cli("volume", "status", volume, "detail", check=False).stdout.count("Online               : Y") == len(servers),
+            deadline=60,
+        )
+        # A volume just started can refuse its volume file for a moment: wait until a plain mount works.
+        probe_dir = os.path.join(first.dir, "probe-mount")
+        os.makedirs(probe_dir, exist_ok=True)
+
+        def servable() -> bool:
+            sh("mount", "-t", "glusterfs", f"{first.address}:/{volume}", probe_dir, check=False)
+            mounted = bool(kernel.glusterfs_stack(probe_dir))
+            sh("umount", "-l", probe_dir, check=False)
+            return mounted
+
+        poll("the volume to be servable", servable, deadline=60, interval=0.5)
+        yield servers
+    finally:
+        for s in servers:
+            s.stop()
+        with open(forward, "w") as f:
+            f.write(was + "\n")
+        sh("ip", "route", "del", "blackhole", f"{SUBNET}.0/24", check=False)
