@@ -7,9 +7,9 @@ running instance on that node, so it is treated as a first-class citizen:
   ``ganeti-gluster.slice`` (``systemd-run --scope``), never in the daemon's
   service: a stop, restart or crash of the daemon cannot touch it, and the unit
   can keep systemd's default ``KillMode=control-group``.
-- It runs with a strongly negative OOM score (``mount.glusterfs``'s
-  ``oom-score-adj``), so the kernel kills a guest before the client that carries
-  every guest's disk.
+- It runs with a strongly negative OOM score (set by the daemon after the
+  mount), so the kernel kills a guest before the client that carries every
+  guest's disk.
 - Its memory, threads, descriptors and age are read at every probe, and a
   memory threshold warns before the kernel has to choose.
 

@@ -67,17 +67,34 @@ def decide(stack: Sequence[MountRecord], top_is_ours: bool, probe: Probe | None)
     return Decision(Action.WAIT, top)
 
 
-def mount_argv(spec: VolumeSpec, mountpoint: str, log_file: str, backup_servers: Sequence[str] = ()) -> list[str]:
-    """``mount -t glusterfs -o server-port=PORT[,backup-volfile-servers=...] HOST:/VOLUME MOUNTPOINT``.
+CLIENT = "glusterfs"
+"""The FUSE client, started directly: ``mount.glusterfs`` is a shell script whose option parsing has broken
+between releases (glusterfs #3225), misreads paths named like its arguments, and costs some 50 ms a mount."""
 
-    No ``oom-score-adj=``: a client that cannot apply it (no CAP_SYS_RESOURCE, as in
-    a container) fails the whole mount; the daemon sets the score afterwards instead.
+
+def client_argv(
+    spec: VolumeSpec, mountpoint: str, log_file: str, backup_servers: Sequence[str] = (), options: Sequence[str] = ()
+) -> list[str]:
+    """The FUSE client's command line, as ``mount.glusterfs`` builds it for ``-o server-port=PORT,backup-volfile-servers=...``.
+
+    The named server first, then each backup as a further ``--volfile-server`` (the client tries them in
+    order); ``--volfile-id=/VOLUME`` so the kernel names the mount ``HOST:/VOLUME`` as a ``mount -t
+    glusterfs`` does; ``options`` (the chosen client options) before the mountpoint, which stays last:
+    clients are found by it.  No ``--oom-score-adj``: a client that cannot apply it (no
+    CAP_SYS_RESOURCE, as in a container) exits; the daemon sets the score afterwards instead.
     """
-    options = [f"server-port={spec.port}"]
-    if backup_servers:
-        options.append("backup-volfile-servers=" + ":".join(backup_servers))
-    options.append(f"log-file={log_file}")
-    return ["mount", "-t", "glusterfs", "-o", ",".join(options), spec.mount_source, mountpoint]
+    return [
+        CLIENT,
+        "--process-name",
+        "fuse",
+        f"--volfile-server={spec.mount_host}",
+        f"--volfile-server-port={spec.port}",
+        *(f"--volfile-server={server}" for server in backup_servers),
+        f"--volfile-id=/{spec.volume}",
+        f"--log-file={log_file}",
+        *options,
+        mountpoint,
+    ]
 
 
 def umount_argv(mountpoint: str, mode: UnmountMode) -> list[str]:
@@ -87,11 +104,6 @@ def umount_argv(mountpoint: str, mode: UnmountMode) -> list[str]:
 def log_file_for(log_dir: str, mountpoint: str) -> str:
     """The client log of a mountpoint, named as glusterfs names it (``/a/b`` → ``a-b.log``)."""
     return posixpath.join(log_dir, mountpoint.strip("/").replace("/", "-") + ".log")
-
-
-def confusing_paths(spec: VolumeSpec, mount_options: str) -> list[str]:
-    """Relative names that make mount.glusterfs take its source for the mountpoint (Ganeti's note)."""
-    return [spec.mount_source, f"{spec.mount_host}:{spec.port}:{spec.volume}", mount_options]
 
 
 _LOG_PATTERNS: list[tuple[re.Pattern[str], str]] = [

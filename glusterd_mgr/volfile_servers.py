@@ -1,9 +1,9 @@
-"""The servers of each volume, learned from the volume itself, for ``backup-volfile-servers``.
+"""The servers of each volume, learned from the volume itself, as backup volfile servers.
 
 Ganeti's disk parameters name one server (``host``).  A replicated volume
 stays usable while any of its brick servers is up, but a *new* mount fetches
-its volume file from the named server only, unless ``mount.glusterfs`` is given
-others with ``backup-volfile-servers=``.  So after each mount the daemon reads
+its volume file from the named server only, unless the FUSE client is given
+others (further ``--volfile-server=`` arguments, tried in order).  So after each mount the daemon reads
 the brick hosts from the graph the FUSE client prints into its log
 (``option remote-host ...`` of each ``protocol/client`` translator), remembers
 them per volume in its state folder, and offers them on every later mount, even

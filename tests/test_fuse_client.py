@@ -19,7 +19,7 @@ from glusterd_mgr.fuse_client import (
     scoped_argv,
     unit_of_cgroup,
 )
-from glusterd_mgr.mounts import mount_argv
+from glusterd_mgr.mounts import client_argv
 from glusterd_mgr.volume import VolumeSpec
 
 SPEC = VolumeSpec(host="gs1", port=24007, volume="gv0")
@@ -40,11 +40,11 @@ def test_scope_names_are_valid_unit_names(mountpoint: str) -> None:
 
 
 def test_mount_in_a_scope() -> None:
-    argv = mount_argv(SPEC, "/run/ganeti/gluster", "/var/log/glusterfs/run-ganeti-gluster.log")
-    assert argv[4] == "server-port=24007,log-file=/var/log/glusterfs/run-ganeti-gluster.log", "the score is set after the mount"
+    argv = client_argv(SPEC, "/run/ganeti/gluster", "/var/log/glusterfs/run-ganeti-gluster.log")
+    assert not any(a.startswith("--oom-score-adj") for a in argv), "the score is set after the mount"
     scoped = scoped_argv(argv, "u.scope", "GlusterFS client")
     assert scoped[:2] == ["systemd-run", "--scope"] and f"--slice={SLICE}" in scoped and "--unit=u.scope" in scoped
-    assert scoped[scoped.index("--") + 1 :] == argv, "the mount command itself is unchanged"
+    assert scoped[scoped.index("--") + 1 :] == argv, "the client's command itself is unchanged"
 
 
 def test_adopt_moves_one_pid_into_a_new_scope_in_the_slice() -> None:

@@ -116,5 +116,5 @@ async def test_each_client_in_a_scope_of_its_own_where_systemd_runs(nodes: NodeF
     assert args[:3] == ["--scope", "--quiet", "--collect"] and f"--slice={fuse_client.SLICE}" in args
     [unit] = [a.removeprefix("--unit=") for a in args if a.startswith("--unit=")]
     assert unit.startswith("ganeti-gluster-gv0-") and unit.endswith(".scope")
-    assert args[args.index("--") + 1 : args.index("--") + 3] == ["mount", "-t"]
+    assert args[args.index("--") + 1 : args.index("--") + 3] == ["glusterfs", "--process-name"], "the client itself, in the scope"
     await node.engine.release(volume, I1)

@@ -6,17 +6,17 @@ from collections.abc import Callable
 
 import pytest
 
+from glusterd_mgr import fuse_client
 from glusterd_mgr.mountinfo import MountRecord
 from glusterd_mgr.mounts import (
     Action,
     Decision,
     Probe,
     UnmountMode,
-    confusing_paths,
+    client_argv,
     decide,
     diagnose_log,
     log_file_for,
-    mount_argv,
     umount_argv,
 )
 from glusterd_mgr.volume import VolumeSpec, parse_source
@@ -81,41 +81,27 @@ def test_decide(stack: list[MountRecord], is_ours: Callable[[MountRecord], bool]
 # -- commands ---------------------------------------------------------------------
 
 
+def _client(*servers: str, port: int = 24007, volume: str = "gv0", options: tuple[str, ...] = ()) -> list[str]:
+    head = ["glusterfs", "--process-name", "fuse", f"--volfile-server={servers[0]}", f"--volfile-server-port={port}"]
+    backups = [f"--volfile-server={s}" for s in servers[1:]]
+    return [*head, *backups, f"--volfile-id=/{volume}", "--log-file=/var/log/l.log", *options, MP]
+
+
 @pytest.mark.parametrize(
-    "spec, backups, argv",
+    "spec, backups, options, argv",
     [
-        (
-            SPEC,
-            (),
-            ["mount", "-t", "glusterfs", "-o", "server-port=24007,log-file=/var/log/l.log", "10.0.0.2:/gv1", MP],
-        ),
-        (
-            VolumeSpec("gs1", 24008, "gv0"),
-            ("gs2", "gs3"),
-            [
-                "mount",
-                "-t",
-                "glusterfs",
-                "-o",
-                "server-port=24008,backup-volfile-servers=gs2:gs3,log-file=/var/log/l.log",
-                "gs1:/gv0",
-                MP,
-            ],
-        ),
-        (
-            VolumeSpec(""),
-            (),
-            ["mount", "-t", "glusterfs", "-o", "server-port=24007,log-file=/var/log/l.log", "127.0.0.1:/gv0", MP],
-        ),
-        (
-            VolumeSpec("fe80::1"),
-            (),
-            ["mount", "-t", "glusterfs", "-o", "server-port=24007,log-file=/var/log/l.log", "fe80::1:/gv0", MP],
-        ),
+        (SPEC, (), (), _client("10.0.0.2", volume="gv1")),
+        (VolumeSpec("gs1", 24008, "gv0"), ("gs2", "gs3"), (), _client("gs1", "gs2", "gs3", port=24008)),
+        (VolumeSpec(""), (), (), _client("127.0.0.1")),
+        (VolumeSpec("fe80::1"), (), (), _client("fe80::1")),
+        (SPEC, (), ("--reader-thread-count=4",), _client("10.0.0.2", volume="gv1", options=("--reader-thread-count=4",))),
     ],
 )
-def test_mount_argv(spec: VolumeSpec, backups: tuple[str, ...], argv: list[str]) -> None:
-    assert mount_argv(spec, MP, "/var/log/l.log", backups) == argv
+def test_client_argv(spec: VolumeSpec, backups: tuple[str, ...], options: tuple[str, ...], argv: list[str]) -> None:
+    """As mount.glusterfs would start the client; the mountpoint last, where clients are found by it."""
+    got = client_argv(spec, MP, "/var/log/l.log", backups, options)
+    assert got == argv
+    assert fuse_client.client_mount(got) == (spec.volume, MP)
 
 
 @pytest.mark.parametrize(
@@ -137,14 +123,6 @@ def test_umount_argv(mode: UnmountMode, argv: list[str]) -> None:
 )
 def test_log_file_for(mountpoint: str, log_file: str) -> None:
     assert log_file_for("/var/log/glusterfs", mountpoint) == log_file
-
-
-def test_confusing_paths() -> None:
-    assert confusing_paths(VolumeSpec("gs1", 24008, "gv0"), "server-port=24008") == [
-        "gs1:/gv0",
-        "gs1:24008:gv0",
-        "server-port=24008",
-    ]
 
 
 # -- diagnosis of the client log ---------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from glusterd_mgr.mounts import mount_argv
+from glusterd_mgr.mounts import client_argv
 from glusterd_mgr.volfile_servers import ServerMemory, brick_hosts
 from glusterd_mgr.volume import VolumeSpec
 
@@ -35,8 +35,8 @@ def test_backups_never_name_the_volumes_own_host_and_keep_the_flag_after() -> No
     other = VolumeSpec(host="gs1.example", port=24007, volume="gv1")
     assert memory.backups(other) == (), "per volume"
     assert memory.learn(SPEC, []) is False, "a graph without bricks forgets nothing"
-    argv = mount_argv(SPEC, "/run/ganeti/gluster", "/var/log/glusterfs/x.log", memory.backups(SPEC))
-    assert "backup-volfile-servers=gs2.example:192.0.2.54" in argv[4]
+    argv = client_argv(SPEC, "/run/ganeti/gluster", "/var/log/glusterfs/x.log", memory.backups(SPEC))
+    assert [a for a in argv if a.startswith("--volfile-server=")][1:] == ["--volfile-server=gs2.example", "--volfile-server=192.0.2.54"]
 
 
 def test_the_file_round_trips_and_bad_text_is_forgotten() -> None:

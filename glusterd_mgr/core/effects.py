@@ -103,14 +103,6 @@ class LogTail(Effect[str]):
 
 
 @dataclass(frozen=True)
-class PathsPresent(Effect[list[str]]):
-    """Which of ``names`` exist (as any kind of file) in ``folder``."""
-
-    folder: str
-    names: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class Run(Effect[ProcessResult]):
     """Run a helper in its own process group; it is killed at ``timeout``."""
 

@@ -22,7 +22,7 @@ from .. import client_log, fuse_client, volfile_servers
 from ..errors import Disconnected, MountdError, MountFailed, NotMounted, OperationTimeout, StorageError, VolumeConflict
 from ..holders import Change, Holder, HolderTable
 from ..mountinfo import MountRecord, stack_in
-from ..mounts import Action, Probe, UnmountMode, confusing_paths, decide, diagnose_log, log_file_for, mount_argv, umount_argv
+from ..mounts import CLIENT, Action, Probe, UnmountMode, client_argv, decide, diagnose_log, log_file_for, umount_argv
 from ..policy import DEFAULT_DISK_FOLDER, DiskPath, check_disk_path, check_storage_dir
 from ..volume import VolumeSpec, parse_source, same_volume
 from .effects import (
@@ -46,7 +46,6 @@ from .effects import (
     Metric,
     Now,
     Observe,
-    PathsPresent,
     PidsUsing,
     Proc,
     ProcessResult,
@@ -115,6 +114,8 @@ class EngineConfig:
     backup_servers: tuple[str, ...] = ()
     client_oom_score_adj: int | None = fuse_client.DEFAULT_OOM_SCORE_ADJ
     client_memory_warn_bytes: int = 2 << 30
+    client_options: tuple[str, ...] = ()
+    """Further arguments of the FUSE client (the measured choices of ``app/settings.py``)."""
 
 
 @dataclass
@@ -336,6 +337,11 @@ class Core:
         return {"volume": vs.spec.key, "mountpoint": vs.mountpoint}
 
     def _mount(self, vs: VolumeState) -> Proc[None]:
+        """Start the FUSE client (in a scope of its own where systemd runs); the mount table and a statvfs judge it.
+
+        The client's parent exits once the mount is made (0) or has failed; a client that failed can still
+        show its mount for a moment while it tears it down, so only a clean exit with a mount that answers counts.
+        """
         spec, mountpoint, config = vs.spec, vs.mountpoint, self.config
         yield Observe(Metric.MOUNT_ATTEMPTS, spec.key)
         started = yield from ask(Now())
@@ -343,14 +349,14 @@ class Core:
             yield MakeMountpoint(mountpoint, config.fs_timeout)
             log_file = log_file_for(config.log_dir, mountpoint)
             log_start = yield from ask(LogSize(log_file))
-            argv = mount_argv(spec, mountpoint, log_file, self.servers.backups(spec, config.backup_servers))
+            argv = client_argv(spec, mountpoint, log_file, self.servers.backups(spec, config.backup_servers), config.client_options)
             booted, _own = yield from ask(Systemd())
             if booted:
                 argv = fuse_client.scoped_argv(argv, *self._next_scope(vs))
-            result = yield from ask(Run(tuple(argv), mountpoint, config.mount_timeout))
+            result = yield from ask(Run(tuple(argv), "/", config.mount_timeout))
             note = ""
             if (yield from self._ours_in(spec, mountpoint)):
-                probe = yield from self._probe(vs)
+                probe = (yield from self._probe(vs)) if result.exit_code == 0 else None
                 if probe is Probe.OK:
                     vs.phase, vs.last_error = Phase.MOUNTED, None
                     yield Observe(Metric.MOUNT_SECONDS, spec.key, (yield from ask(Now())) - started)
@@ -361,9 +367,10 @@ class Core:
                     return
                 # Leave no half-made mount behind.
                 yield Run(tuple(umount_argv(mountpoint, UnmountMode.LAZY)), "/", config.mount_timeout)
-                note = f"the mount it made did not answer ({probe.value}) and was detached"
-            # The FUSE client daemonizes into a session of its own, so the helper's timeout did not reach
-            # it.  Nothing of ours is mounted here now (we only mount on an empty or detached mountpoint,
+                made = f"did not answer ({probe.value})" if probe else "was left by a client that failed"
+                note = f"the mount it made {made} and was detached"
+            # The FUSE client daemonizes into a session of its own, so the timeout did not reach it.
+            # Nothing of ours is mounted here now (we only mount on an empty or detached mountpoint,
             # and detached what this attempt made), so every client still serving this path is an orphan.
             orphans = [client.pid for client in (yield from ask(Clients(mountpoint)))]
             if orphans:
@@ -371,24 +378,21 @@ class Core:
                 fields: dict[str, object] = {"pids": orphans, "volume": spec.key}
                 yield Say(Level.WARN, "killed the FUSE client(s) {pids} left by the failed mount of {volume}", fields)
             log_text = yield from ask(LogTail(log_file, log_start))
-            message = yield from self._diagnose(spec, mountpoint, argv, result, log_text, note)
+            message = yield from self._diagnose(spec, mountpoint, result, log_text, note)
             raise MountFailed(message, log_file=log_file)
         except MountdError as e:
             yield Observe(Metric.MOUNT_FAILURES, spec.key)
             vs.phase, vs.last_error = Phase.FAILED, e.message
             raise
 
-    def _diagnose(self, spec: VolumeSpec, mountpoint: str, argv: list[str], result: ProcessResult, log_text: str, note: str) -> Proc[str]:
-        """A cause a person can act on, from the client log, the file system and a TCP probe."""
+    def _diagnose(self, spec: VolumeSpec, mountpoint: str, result: ProcessResult, log_text: str, note: str) -> Proc[str]:
+        """A cause a person can act on, from the client log and a TCP probe."""
         head = f"mounting {spec.key} on {mountpoint} failed"
         if result.timed_out:
-            head += f" (mount.glusterfs did not finish within {self.config.mount_timeout:g} s and was killed)"
+            head += f" (the {CLIENT} client did not finish within {self.config.mount_timeout:g} s and was killed)"
+        elif result.exit_code:
+            head += f" ({CLIENT} exited with {result.exit_code})"
         causes: list[str] = [note] if note else []
-        try:
-            for path in (yield from ask(PathsPresent(mountpoint, tuple(confusing_paths(spec, argv[4]))))):
-                causes.append(f"a path named {path!r} exists in {mountpoint} and confuses mount.glusterfs: remove it")
-        except (MountdError, OSError) as e:
-            causes.append(f"cannot inspect {mountpoint}: {e}")
         reason = yield from ask(TcpProbe(spec.mount_host, spec.port, 5.0))
         if reason is not None:
             causes.append(f"cannot reach {spec.mount_host}:{spec.port}: {reason}")
@@ -396,7 +400,7 @@ class Core:
         if from_log and not (reason and "refused" in from_log):
             causes.append(from_log)
         said = result.last_line
-        tail = f"; mount.glusterfs said: {said}" if said else ""
+        tail = f"; {CLIENT} said: {said}" if said else ""
         return f"{head}: {'; '.join(causes) if causes else 'no known cause; see the client log'}{tail}"
 
     def _unmount(self, vs: VolumeState) -> Proc[tuple[bool, bool]]:

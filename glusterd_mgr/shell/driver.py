@@ -93,7 +93,6 @@ class Engine:
             fx.MakeMountpoint: lambda e: s.make_mountpoint(e.path, e.timeout),
             fx.LogSize: lambda e: s.log_size(e.path),
             fx.LogTail: lambda e: s.log_tail(e.path, e.offset),
-            fx.PathsPresent: lambda e: s.paths_present(e.folder, e.names),
             fx.Run: lambda e: s.run(e.argv, e.cwd, e.timeout),
             fx.TcpProbe: lambda e: s.tcp_probe(e.host, e.port, e.timeout),
             fx.PidsUsing: lambda e: s.pids_using(e.mountpoint),

@@ -60,8 +60,6 @@ class System(Protocol):
 
     def log_tail(self, path: str, offset: int) -> Deferred[str]: ...
 
-    def paths_present(self, folder: str, names: tuple[str, ...]) -> Deferred[list[str]]: ...
-
     def sweep_temps(self, mountpoint: str, folder: tuple[str, ...], timeout: float) -> Deferred[list[str]]: ...
 
     def disk(self, mountpoint: str, operation: DiskOperation, timeout: float) -> Deferred[DiskResult]: ...
@@ -420,9 +418,6 @@ class RealSystem:
 
     def log_tail(self, path: str, offset: int) -> Deferred[str]:
         return self.fs_pool.run("log", lambda: _read_from(path, offset), 5.0)
-
-    def paths_present(self, folder: str, names: tuple[str, ...]) -> Deferred[list[str]]:
-        return self.fs_pool.run("diagnose", lambda: [n for n in names if os.path.lexists(os.path.join(folder, n))], 5.0)
 
     def sweep_temps(self, mountpoint: str, folder: tuple[str, ...], timeout: float) -> Deferred[list[str]]:
         return self.fs_pool.run(mountpoint, lambda: disks.sweep_temps(mountpoint, folder), timeout)

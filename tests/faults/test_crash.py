@@ -26,7 +26,7 @@ from glusterd_mgr.volume import VolumeSpec
 
 from ..support import glusterlab
 from ..support.daemon_proc import DaemonProcess
-from ..support.kernel import glusterfs_mounts_of, glusterfs_stack
+from ..support.kernel import fuse_client_pids, glusterfs_mounts_of, glusterfs_stack
 from .conftest import env_int
 from .helpers import rpc_batch
 
@@ -277,42 +277,43 @@ def _swallow(fn: Any) -> None:
         pass  # the daemon is killed under this call on purpose
 
 
-SLOW_MOUNT = """#!/bin/sh
-# A mount helper that takes its time before mounting (a slow volfile server): the daemon may die meanwhile.
-sleep 2
-exec /usr/bin/mount "$@"
-"""
-
-
 @pytest.mark.timeout(120)
-def test_mount_helper_orphaned_by_a_crash_does_not_stack_a_second_mount(make_daemon: Any, daemon_root: str, volume: VolumeSpec) -> None:
-    """The mount helper runs in its own session, so it outlives a SIGKILLed daemon and mounts while the restarted
-    daemon mounts too: the volume must still end up mounted once."""
-    slowbin = os.path.join(daemon_root, "slowbin")
-    os.makedirs(slowbin)
-    with open(os.path.join(slowbin, "mount"), "w") as f:
-        f.write(SLOW_MOUNT)
-    os.chmod(os.path.join(slowbin, "mount"), 0o755)
-    d: DaemonProcess = make_daemon(env={"PATH": f"{slowbin}:{os.environ.get('PATH', '/usr/bin:/bin')}"})
+def test_client_orphaned_by_a_crash_does_not_stack_a_second_mount(
+    make_daemon: Any, volume: VolumeSpec, gluster: glusterlab.GlusterServer
+) -> None:
+    """The FUSE client runs in a session of its own, so it outlives a SIGKILLed daemon.  It makes its mount at
+    once and then waits for its volume file (here from a frozen server): the restarted daemon must find that
+    mount and use it when it answers, never stack a second one."""
+    d: DaemonProcess = make_daemon()
     vol = volume.to_json()
-    first = threading.Thread(target=_swallow, args=(partial(d.client().acquire, vol, holder_json("orphan-1.0")),), daemon=True)
-    first.start()
-
-    def helper_running() -> bool:
-        return any("slowbin/mount" in " ".join(p.cmdline()) for p in glusterlab.lab_processes(slowbin))
-
-    glusterlab.poll("the mount helper to start", helper_running, deadline=10, interval=0.01)
-    assert d.proc is not None
-    d.proc.send_signal(signal.SIGKILL)
-    d.proc.wait()
-    first.join(timeout=30)
-    d.start()  # the orphaned helper is still sleeping, then mounts
+    gluster.freeze()
+    try:
+        first = threading.Thread(target=_swallow, args=(partial(d.client().acquire, vol, holder_json("orphan-1.0")),), daemon=True)
+        first.start()
+        glusterlab.poll("the client to mount", lambda: glusterfs_stack(d.storage_dir), deadline=10, interval=0.01)
+        orphans = set(fuse_client_pids(d.storage_dir))  # the client, and its parent until the mount is ready
+        assert d.proc is not None
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait()
+        first.join(timeout=30)
+    finally:
+        gluster.thaw()
+    d.start()
     c = d.client()
-    c.acquire(vol, holder_json("orphan-2.0"))
-    glusterlab.poll("the orphaned helper to finish", lambda: not helper_running(), deadline=20)
+
+    def acquired() -> bool:
+        try:
+            c.acquire(vol, holder_json("orphan-2.0"))
+        except errors.OperationTimeout:
+            return False  # the orphan's mount does not answer yet: its volume file is on its way
+        return True
+
+    glusterlab.poll("the orphan's mount to answer and be adopted", acquired, deadline=30, interval=0.2)
     stacked = glusterfs_stack(d.storage_dir)
     held = {h["id"] for m in c.status()["mounts"] for h in m["holders"]}
+    client = fuse_client_pids(d.storage_dir)
     c.release(vol, holder_json("orphan-2.0"))
     c.release(vol, holder_json("orphan-1.0"))
     assert "orphan-2.0" in held
+    assert len(client) == 1 and set(client) <= orphans, f"the orphaned client carries the mount: {client} of {orphans}"
     assert len(stacked) == 1, f"the volume is mounted {len(stacked)} times on {d.storage_dir}: {stacked}"

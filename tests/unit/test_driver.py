@@ -52,9 +52,6 @@ class FakeSystem:
     def log_tail(self, path: str, offset: int) -> Deferred[str]:
         return succeed("")
 
-    def paths_present(self, folder: str, names: tuple[str, ...]) -> Deferred[list[str]]:
-        return succeed([])
-
     def sweep_temps(self, mountpoint: str, folder: tuple[str, ...], timeout: float) -> Deferred[list[str]]:
         return succeed([])
 

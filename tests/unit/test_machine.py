@@ -8,6 +8,7 @@ from glusterd_mgr.core import effects as fx
 from glusterd_mgr.core.machine import Core, Phase
 from glusterd_mgr.errors import MountFailed, OperationTimeout, StateError, VolumeConflict
 from glusterd_mgr.holders import Holder, HolderTable
+from glusterd_mgr.mounts import CLIENT
 
 from .world import MOUNTPOINT, SPEC, Mount, Scheduler, World, config
 
@@ -30,7 +31,7 @@ def test_first_holder_mounts_then_journals_then_answers() -> None:
     assert task.outcome == {"mountpoint": MOUNTPOINT, "holders": 1, "mounted_now": True}
     kinds = [type(e) for e in world.done if isinstance(e, fx.Run | fx.WriteJournal)]
     assert kinds == [fx.Run, fx.WriteJournal]
-    assert runs(world)[0][:2] == ("mount", "-t")
+    assert runs(world)[0][:2] == (CLIENT, "--process-name")
     assert world.durable() == {I1}
     assert core.volumes[SPEC].phase is Phase.MOUNTED
 
@@ -143,7 +144,7 @@ def test_a_dead_mount_is_detached_lazily_and_mounted_afresh() -> None:
     world.stack().append(Mount(SPEC.mount_source, client="dead"))
     task = sched.run(core.acquire(SPEC, I1))
     assert task.outcome["mounted_now"] is True
-    assert [argv[0:2] for argv in runs(world)] == [("umount", "-l"), ("mount", "-t")]
+    assert [argv[0:2] for argv in runs(world)] == [("umount", "-l"), (CLIENT, "--process-name")]
     assert fx.Observe(fx.Metric.RECOVERIES, SPEC.key) in world.done
     assert len(world.stack()) == 1 and world.stack()[0].client == "ok"
 
@@ -161,9 +162,10 @@ def test_a_failed_mount_kills_orphan_clients_and_names_a_cause() -> None:
     world, core, sched = node()
     world.mount_fails = True
     world.orphans = [77]
+    world.log_text = "E [glusterfsd-mgmt.c:2371:mgmt_getspec_cbk] 0-mgmt: failed to fetch volume file (key:/gv0)\n"
     task = sched.run(core.acquire(SPEC, I1))
     assert isinstance(task.error, MountFailed)
-    assert "Mount failed" in task.error.message
+    assert f"{CLIENT} exited with 1" in task.error.message and "volume 'gv0' does not exist" in task.error.message
     assert fx.Kill((77,)) in world.done
     assert core.volumes[SPEC].phase is Phase.FAILED
     assert fx.Observe(fx.Metric.MOUNT_FAILURES, SPEC.key) in world.done
@@ -176,7 +178,7 @@ def test_a_mount_that_appears_but_does_not_answer_is_detached() -> None:
 
     def dead_on_arrival(effect: fx.Run) -> fx.ProcessResult:
         result = original(effect)
-        if effect.argv[0] == "mount":
+        if effect.argv[0] == CLIENT:
             world.stack()[-1].client = "dead"
         return result
 
@@ -208,7 +210,7 @@ def test_a_release_still_counts_until_it_is_durable() -> None:
     sched.drain()
     assert isinstance(leave.error, StateError)
     assert core.volumes[SPEC].holders == world.durable() == {I1}
-    assert len(world.stack()) == 1 and [argv[0] for argv in runs(world)] == ["mount"], "no unmount under I1"
+    assert len(world.stack()) == 1 and [argv[0] for argv in runs(world)] == [CLIENT], "no unmount under I1"
 
 
 def test_a_disk_call_meeting_enotconn_recovers_the_mount_and_tries_once_more() -> None:
@@ -226,7 +228,7 @@ def test_a_disk_call_on_an_unheld_volume_mounts_for_the_call_and_unmounts_after(
     world, core, sched = node()
     task = sched.run(core.disk_create(SPEC, "ganeti/d1", 10))
     assert task.outcome == {"done": "CreateDisk"}
-    assert [argv[0] for argv in runs(world)] == ["mount", "umount"]
+    assert [argv[0] for argv in runs(world)] == [CLIENT, "umount"]
     assert core.volumes[SPEC].jobs == {}
 
 
@@ -236,7 +238,7 @@ def test_probe_marks_a_dead_held_mount_and_remounts_it() -> None:
     world.stack()[-1].client = "dead"
     sched.run(core.probe_all())
     assert core.volumes[SPEC].phase is Phase.MOUNTED
-    assert [argv[0:2] for argv in runs(world)][-2:] == [("umount", "-l"), ("mount", "-t")]
+    assert [argv[0:2] for argv in runs(world)][-2:] == [("umount", "-l"), (CLIENT, "--process-name")]
 
 
 def test_probe_marks_a_vanished_held_mount_missing_and_mounts_it_again() -> None:
@@ -259,14 +261,14 @@ def test_a_probe_during_the_first_mount_sees_nothing_vanish() -> None:
     """The holder is counted before its mount is made: a probe then must not call the mount vanished."""
     world, core, sched = node()
     first = sched.start("acquire", core.acquire(SPEC, I1))
-    while not (isinstance(first.pending, fx.Run) and first.pending.argv[0] == "mount"):
+    while not (isinstance(first.pending, fx.Run) and first.pending.argv[0] == CLIENT):
         sched.step(first)
     probe = sched.start("probe", core.probe_all())
     sched.drain()
     assert first.outcome["mounted_now"] is True and probe.error is None
     assert not [e for e in world.done if isinstance(e, fx.Say) and "vanished" in e.text]
     assert core.volumes[SPEC].broken == set() and len(world.stack()) == 1
-    assert [argv[0] for argv in runs(world)] == ["mount"], "the probe adopted the new mount: no second mount"
+    assert [argv[0] for argv in runs(world)] == [CLIENT], "the probe adopted the new mount: no second mount"
 
 
 def test_probe_of_a_hung_mount_only_reports_it() -> None:
@@ -324,5 +326,7 @@ def test_brick_hosts_in_a_fresh_mounts_log_are_remembered_and_saved_under_their_
     assert saved.path == core.servers.path and b"10.0.0.3" in saved.data
     sched.run(core.release(SPEC, I1))
     sched.run(core.acquire(SPEC, I1))
-    [mount, *_] = [argv for argv in runs(world) if argv[0] == "mount"][1:]
-    assert "backup-volfile-servers=" in mount[4]
+    [mount, *_] = [argv for argv in runs(world) if argv[0] == CLIENT][1:]
+    assert [a for a in mount if a.startswith("--volfile-server=")] == [
+        f"--volfile-server={h}" for h in ("10.0.0.2", "10.0.0.3", "10.0.0.4")
+    ]

@@ -7,6 +7,7 @@ from glusterd_mgr.core import effects as fx
 from glusterd_mgr.core.machine import Core, Phase
 from glusterd_mgr.errors import Disconnected
 from glusterd_mgr.holders import Holder, HolderTable
+from glusterd_mgr.mounts import CLIENT
 
 from .world import SPEC, Scheduler, World, config, new_pid
 
@@ -111,7 +112,7 @@ def test_a_disk_call_that_meets_the_partition_first_finds_it_disconnected() -> N
     task = sched.run(core.disk_create(SPEC, "ganeti/d1", 10))
     assert isinstance(task.error, Disconnected)
     assert core.volumes[SPEC].phase is Phase.DISCONNECTED
-    assert [argv[0] for argv in runs(world)] == ["mount"], "the first holder's mount only"
+    assert [argv[0] for argv in runs(world)] == [CLIENT], "the first holder's mount only"
 
 
 def test_release_works_while_disconnected_and_the_last_one_attempts_the_unmount() -> None:
@@ -120,7 +121,7 @@ def test_release_works_while_disconnected_and_the_last_one_attempts_the_unmount(
     sched.run(core.probe_all())
     first = sched.run(core.release(SPEC, I1))
     assert first.outcome == {"holders": 1, "known": True, "unmounted": False, "busy": False}
-    assert [argv[0] for argv in runs(world)] == ["mount"], "no unmount while a holder remains"
+    assert [argv[0] for argv in runs(world)] == [CLIENT], "no unmount while a holder remains"
     last = sched.run(core.release(SPEC, I2))
     assert last.outcome["unmounted"] is True and world.durable() == set()
 
@@ -151,7 +152,7 @@ def test_a_dead_client_is_still_dead_and_names_its_instances() -> None:
     sched.run(core.probe_all())
     vs = core.volumes[SPEC]
     assert vs.phase is Phase.MOUNTED and vs.broken == {I1}
-    assert [argv[0:2] for argv in runs(world)][-2:] == [("umount", "-l"), ("mount", "-t")]
+    assert [argv[0:2] for argv in runs(world)][-2:] == [("umount", "-l"), (CLIENT, "--process-name")]
 
 
 def test_a_second_client_claiming_the_mountpoint_is_reported_and_never_taken_for_the_mounts_own() -> None:

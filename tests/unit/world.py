@@ -17,6 +17,7 @@ from glusterd_mgr.errors import OperationTimeout, StateError, StorageError
 from glusterd_mgr.fuse_client import DEFAULT_OOM_SCORE_ADJ, ClientStats
 from glusterd_mgr.holders import Change, Holder, HolderTable, Process
 from glusterd_mgr.mountinfo import escape
+from glusterd_mgr.mounts import CLIENT
 from glusterd_mgr.volume import VolumeSpec
 
 MOUNTPOINT = "/run/ganeti/gluster"
@@ -126,7 +127,7 @@ class World:
                 return 0
             case fx.LogTail():
                 return self.log_text
-            case fx.PathsPresent() | fx.SweepTemps():
+            case fx.SweepTemps():
                 return []
             case fx.SetOomScore() | fx.WriteState():
                 return None
@@ -159,10 +160,12 @@ class World:
     def _run(self, effect: fx.Run) -> fx.ProcessResult:
         argv = effect.argv
         stack = self.stack(argv[-1])
-        if argv[0] == "mount":
+        if argv[0] == CLIENT:
             if self.mount_fails:
-                return fx.ProcessResult(argv, 1, None, "Mount failed. Check the log file for more details.", False)
-            stack.append(Mount(argv[-2]))
+                return fx.ProcessResult(argv, 1, None, "", False)
+            [host, *_] = [a.removeprefix("--volfile-server=") for a in argv if a.startswith("--volfile-server=")]
+            [volume] = [a.removeprefix("--volfile-id=") for a in argv if a.startswith("--volfile-id=")]
+            stack.append(Mount(f"{host}:{volume}"))
         elif "-l" in argv:
             if stack:
                 stack.pop()
