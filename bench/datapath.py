@@ -18,15 +18,22 @@ import os
 import statistics
 import subprocess
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
+from typing import cast
 
-from tests.support import glusterlab
+from glusterd_mgr.mounts import client_argv, log_file_for
+from glusterd_mgr.volume import VolumeSpec
+from tests.support import glusterlab, kernel
 from tests.support.daemon_proc import DaemonProcess
 
 MIB = 1 << 20
 FILE = "fio-bench.img"
 """One file in the volume, laid out once and used by (a), (b) and (c) alike (the same brick state for each)."""
+FIO_GFAPI_LOG = "/tmp/fio_gfapi.log"
+"""Where fio's gfapi engines make libgfapi log (a fixed path in fio's source): removed after a run."""
+BASELINES = ("plain", "gfapi")
+"""What every other target is compared with: the raw tool's mount, and QEMU's former userspace path."""
 REPLICA_INDEXES = (21, 22, 23)
 """glusterlab's address plan: apart from the server of the one-brick volume (1)."""
 
@@ -51,15 +58,48 @@ JOBS = (
 
 @dataclass(frozen=True)
 class Target:
-    """One way to the volume's data: fio's engine and where its file is."""
+    """One way to the volume's data: fio's engine and where its file is; ``client``: the FUSE client's PID, if any."""
 
     name: str
     options: tuple[str, ...]
+    client: int | None = None
 
 
 def fuse_target(name: str, folder: str) -> Target:
     """A file system path, reached as QEMU's ``aio=native`` does (libaio, ``O_DIRECT``)."""
-    return Target(name, ("--ioengine=libaio", f"--filename={os.path.join(folder, FILE)}"))
+    pids = kernel.fuse_client_pids(folder)
+    return Target(name, ("--ioengine=libaio", f"--filename={os.path.join(folder, FILE)}"), pids[0] if pids else None)
+
+
+Usage = dict[str, tuple[float, int, int]]
+"""Per thread name (its digits dropped): CPU seconds, context switches, read system calls; ``threads``: how many."""
+THREADS = "threads"
+
+
+def threads(pid: int) -> Usage:
+    """What a FUSE client's threads have done so far, from /proc (the reader threads' reads are of /dev/fuse)."""
+    usage: Usage = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        where = f"/proc/{pid}/task/{tid}"
+        with open(f"{where}/comm") as f:
+            name = f.read().strip().rstrip("0123456789")
+        with open(f"{where}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open(f"{where}/status") as f:
+            switches = sum(int(line.split()[1]) for line in f if line.split(":")[0].endswith("ctxt_switches"))
+        with open(f"{where}/io") as f:
+            reads = next(int(line.split()[1]) for line in f if line.startswith("syscr:"))
+        cpu, ctx, sys_reads = usage.get(name, (0.0, 0, 0))
+        usage[name] = (cpu + (int(fields[11]) + int(fields[12])) / tick, ctx + switches, sys_reads + reads)
+    usage[THREADS] = (0.0, 0, len(os.listdir(f"/proc/{pid}/task")))
+    return usage
+
+
+def spent(before: Usage, after: Usage) -> Usage:
+    zero = (0.0, 0, 0)
+    used = {n: (a[0] - before.get(n, zero)[0], a[1] - before.get(n, zero)[1], a[2] - before.get(n, zero)[2]) for n, a in after.items()}
+    return {**used, THREADS: after[THREADS]}
 
 
 def gfapi_target(host: str, volume: str) -> Target:
@@ -81,6 +121,7 @@ def fio(target: Target, options: Sequence[str], runtime: float, size_mib: int) -
     return {
         "iops": float(job["read"]["iops"] + job["write"]["iops"]),
         "bytes": float(job["read"]["bw_bytes"] + job["write"]["bw_bytes"]),
+        "ios": float(job["read"]["total_ios"] + job["write"]["total_ios"]),
     }
 
 
@@ -99,13 +140,15 @@ class Matrix:
     title: str
     targets: list[Target]
     results: dict[tuple[str, str], list[float]]
+    profiles: dict[tuple[str, str], tuple[Usage, float]]
+    """Per job and FUSE target: what its client's threads spent over every repeat, and the I/Os they served."""
 
     def median(self, job: Job, target: str) -> float:
         return statistics.median(self.results[(job.name, target)])
 
     def table(self) -> list[str]:
         names = [t.name for t in self.targets]
-        ratios = [("daemon", "plain"), ("daemon", "gfapi"), ("brick", "plain"), ("brick", "gfapi"), ("plain", "gfapi")]
+        ratios = [(n, base) for n in names if n not in BASELINES for base in BASELINES] + [BASELINES]
         lines = [
             f"{self.title}",
             "",
@@ -118,16 +161,55 @@ class Matrix:
             lines.append(f"| {job.name} | {job.unit} | " + " | ".join(cells) + " |")
         return lines
 
+    def profile(self) -> list[str]:
+        """Per I/O, for each FUSE client: CPU by thread kind, context switches, and the reader threads' reads."""
+        lines = [
+            f"{self.title}: the FUSE clients per I/O (over every repeat; reads of glfs_fuseproc are of /dev/fuse)",
+            "",
+            "| job | client | threads | CPU µs: fuseproc / epoll / others | context switches | /dev/fuse reads |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for job in JOBS:
+            for target in self.targets:
+                if (job.name, target.name) not in self.profiles:
+                    continue
+                usage, ios = self.profiles[(job.name, target.name)]
+                fuse, epoll = usage.get("glfs_fuseproc", (0.0, 0, 0)), usage.get("glfs_epoll", (0.0, 0, 0))
+                others = sum(cpu for n, (cpu, _, _) in usage.items() if n not in ("glfs_fuseproc", "glfs_epoll", THREADS))
+                cpu = " / ".join(f"{1e6 * c / ios:.0f}" for c in (fuse[0], epoll[0], others))
+                switches = sum(ctx for _, ctx, _ in usage.values()) / ios
+                lines.append(f"| {job.name} | {target.name} | {usage[THREADS][2]} | {cpu} | {switches:.1f} | {fuse[2] / ios:.2f} |")
+        return lines
+
 
 def measure(title: str, targets: list[Target], repeats: int, runtime: float, size_mib: int) -> Matrix:
-    results: dict[tuple[str, str], list[float]] = {}
+    matrix = Matrix(title, targets, {}, {})
     for _ in range(repeats):
         for job in JOBS:
             for target in targets:
+                before = threads(target.client) if target.client else {}
                 got = fio(target, job.options, runtime, size_mib)
                 value = got["iops"] if job.unit == "IOPS" else got["bytes"] / MIB
-                results.setdefault((job.name, target.name), []).append(value)
-    return Matrix(title, targets, results)
+                matrix.results.setdefault((job.name, target.name), []).append(value)
+                if target.client:
+                    usage = spent(before, threads(target.client))
+                    total, ios = matrix.profiles.get((job.name, target.name), ({}, 0.0))
+                    merged = {n: tuple(map(sum, zip(total.get(n, (0.0, 0, 0)), u, strict=True))) for n, u in usage.items()}
+                    merged[THREADS] = usage[THREADS]
+                    matrix.profiles[(job.name, target.name)] = (cast(Usage, merged), ios + got["ios"])
+    return matrix
+
+
+@contextmanager
+def client_mount(host: str, volume: str, folder: str, options: Sequence[str]) -> Iterator[str]:
+    """The FUSE client started as the daemon starts it, with ``options``: a candidate setting, measured beside the rest."""
+    os.makedirs(folder, exist_ok=True)
+    spec = VolumeSpec(host, 24007, volume)
+    glusterlab.sh(*client_argv(spec, folder, log_file_for(os.path.dirname(folder), folder), (), options))
+    try:
+        yield folder
+    finally:
+        glusterlab.sh("umount", "-l", folder, check=False)
 
 
 @contextmanager
@@ -149,6 +231,8 @@ class DataPath:
     repeats: int
     runtime: float
     size_mib: int
+    variants: list[tuple[str, ...]]
+    """Client options measured as further targets, each a client started with them (``--variant``)."""
 
     def volume(self, host: str, volume: str, brick_fs: str, title: str, daemon: DaemonProcess) -> Matrix:
         """Mount the volume both ways, lay out the files and run every job through the four targets."""
@@ -157,7 +241,8 @@ class DataPath:
         client = daemon.client(timeout=120)
         client.acquire(spec, holder)
         try:
-            with plain_mount(host, volume, os.path.join(self.base, f"plain-{volume}")) as plain:
+            with ExitStack() as mounts:
+                plain = mounts.enter_context(plain_mount(host, volume, os.path.join(self.base, f"plain-{volume}")))
                 raw = os.path.join(brick_fs, "raw")
                 os.makedirs(raw, exist_ok=True)
                 targets = [
@@ -166,27 +251,32 @@ class DataPath:
                     gfapi_target(host, volume),
                     fuse_target("brick", raw),
                 ]
+                for i, options in enumerate(self.variants):
+                    folder = mounts.enter_context(client_mount(host, volume, os.path.join(self.base, f"variant{i}-{volume}"), options))
+                    targets.append(fuse_target(" ".join(options) or "no options", folder))
                 layout(targets[0], self.size_mib)
                 layout(targets[3], self.size_mib)
                 return measure(title, targets, self.repeats, self.runtime, self.size_mib)
         finally:
             client.release(spec, holder)
 
-    def run(self) -> list[Matrix]:
+    def run(self) -> Iterator[Matrix]:
+        """Each volume's matrix as soon as it is measured (a full run takes a quarter of an hour)."""
         glusterlab.cleanup_leftovers(self.base)
         daemon = DaemonProcess(os.path.join(self.base, "node"), extra=["--probe-interval", "10", "--fs-timeout", "60"])
         try:
             server = glusterlab.GlusterServer(base=self.base).start()
             server.create_volume("gv0")
             daemon.start()
-            one = self.volume(server.address, "gv0", os.path.join(server.dir, "bricks"), "One brick, one server", daemon)
+            yield self.volume(server.address, "gv0", os.path.join(server.dir, "bricks"), "One brick, one server", daemon)
             server.stop()
             with glusterlab.replica(self.base, REPLICA_INDEXES, "gvr", group="virt") as servers:
                 first = servers[0]
                 title = "Replica 3 over three servers, `group virt`"
-                three = self.volume(first.address, "gvr", os.path.join(first.dir, "bricks"), title, daemon)
-            return [one, three]
+                yield self.volume(first.address, "gvr", os.path.join(first.dir, "bricks"), title, daemon)
         finally:
             if daemon.proc is not None:
                 daemon.terminate()
             glusterlab.cleanup_leftovers(self.base)
+            with suppress(FileNotFoundError):
+                os.unlink(FIO_GFAPI_LOG)

@@ -42,13 +42,20 @@ def test_datapath_smoke_prints_both_volumes_with_every_job_and_ratio(gluster: ob
     argv = [sys.executable, "-m", "bench", "datapath", "--smoke"]
     result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=540, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
-    tables = result.stdout.split("\n\n| job |")
-    assert len(tables) == 3 and "One brick" in tables[0] and "Replica 3" in tables[1], result.stdout
-    for table in tables[1:]:
-        rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
-        assert len(rows) == len(JOBS), table
+    blocks = result.stdout.split("\n\n")
+    titles = [b for b in blocks if b in ("One brick, one server", "Replica 3 over three servers, `group virt`")]
+    tables = [b.splitlines()[2:] for b in blocks if b.startswith("| job | unit |")]
+    profiles = [b.splitlines()[2:] for b in blocks if b.startswith("| job | client |")]
+    assert len(titles) == len(tables) == len(profiles) == 2, result.stdout
+    for rows in tables:
+        assert len(rows) == len(JOBS), rows
         for job, row in zip(JOBS, rows, strict=True):
             cells = [c.strip() for c in row.strip("|").split("|")]
             assert cells[0] == job.name and len(cells) == 11, row
             assert all(float(c.replace(",", "")) > 0 for c in cells[2:6]), f"a target moved no data: {row}"
             assert all(c.endswith("×") for c in cells[6:]), row
+    for rows in profiles:
+        assert {(r.split("|")[1].strip(), r.split("|")[2].strip()) for r in rows} == {
+            (j.name, c) for j in JOBS for c in ("daemon", "plain")
+        }
+        assert all(float(r.split("|")[-2]) > 0 for r in rows), f"a FUSE client read nothing from /dev/fuse: {rows}"
