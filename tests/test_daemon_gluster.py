@@ -12,6 +12,7 @@ import time
 import uuid
 from typing import Any
 
+import psutil
 import pytest
 
 from glusterd_mgr import errors
@@ -20,7 +21,7 @@ from glusterd_mgr.volume import VolumeSpec
 from .faults.helpers import metric, raw_post, timed
 from .support import glusterlab
 from .support.daemon_proc import DaemonProcess
-from .support.kernel import glusterfs_stack
+from .support.kernel import fuse_client_pid, glusterfs_stack
 
 pytestmark = [pytest.mark.gluster, pytest.mark.timeout(240)]
 I1 = {"kind": "instance", "id": "11111111-aaaa.0"}
@@ -318,3 +319,20 @@ def test_an_unmount_grace_keeps_the_mount_for_a_look_and_then_unmounts_once(make
     assert metric(text, "ganeti_gluster_mount_attempts_total", volume=volume.key) == 1.0
     assert metric(text, "ganeti_gluster_unmount_attempts_total", volume=volume.key) == 1.0
     c.disk_remove(vol, "ganeti/grace.0")
+
+
+def test_the_fuse_client_is_started_directly_with_the_chosen_options(make_daemon: Any, volume: VolumeSpec) -> None:
+    """No mount.glusterfs: the daemon's own command line, its options in it, and they take effect in the client."""
+    d: DaemonProcess = make_daemon("--client-reader-threads", "2", "--client-event-threads", "3")
+    c = d.client()
+    holder = {"kind": "job", "id": "options"}
+    assert c.acquire(volume.to_json(), holder)["mounted_now"] is True
+    pid = fuse_client_pid(d.storage_dir)
+    argv = psutil.Process(pid).cmdline()
+    names = [t.name() for t in map(psutil.Process, (t.id for t in psutil.Process(pid).threads()))]
+    c.release(volume.to_json(), holder)
+    assert argv[:3] == ["glusterfs", "--process-name", "fuse"] and argv[-1] == d.storage_dir, argv
+    assert f"--volfile-server={volume.host}" in argv and f"--volfile-id=/{volume.volume}" in argv, argv
+    assert "--reader-thread-count=2" in argv and "--xlator-option=*-client-*.event-threads=3" in argv, argv
+    assert names.count("glfs_fuseproc") == 2, f"two threads read /dev/fuse: {sorted(names)}"
+    assert sum(n.startswith("glfs_epoll") for n in names) == 3, f"three network threads: {sorted(names)}"

@@ -41,6 +41,8 @@ class Settings:
     client_log_dir: str = "/var/log/glusterfs"
     client_oom_score_adj: int = fuse_client.DEFAULT_OOM_SCORE_ADJ
     client_memory_warning_mib: int = 2048
+    client_reader_threads: int = fuse_client.DEFAULT_READER_THREADS
+    client_event_threads: int = fuse_client.DEFAULT_EVENT_THREADS
     log_level: str = "info"
 
 
@@ -95,6 +97,10 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         parser.error(f"unmount-grace must be 0 (unmount at once) or more seconds, not {settings.unmount_grace}")
     if settings.client_memory_warning_mib < 0:
         parser.error(f"client-memory-warning-mib must be 0 (off) or more, not {settings.client_memory_warning_mib}")
+    if not 1 <= settings.client_reader_threads <= 64:
+        parser.error(f"client-reader-threads must be from 1 to 64, not {settings.client_reader_threads}")
+    if not 0 <= settings.client_event_threads <= 32:
+        parser.error(f"client-event-threads must be 0 (the volume's own) to 32, not {settings.client_event_threads}")
     return settings
 
 
@@ -138,4 +144,5 @@ def engine_config(settings: Settings) -> EngineConfig:
         backup_servers=tuple(settings.backup_volfile_servers),
         client_oom_score_adj=settings.client_oom_score_adj,
         client_memory_warn_bytes=settings.client_memory_warning_mib << 20,
+        client_options=fuse_client.client_options(settings.client_reader_threads, settings.client_event_threads),
     )

@@ -142,6 +142,31 @@ def test_the_memory_warning_must_not_be_negative(tmp_path: Path, capsys: pytest.
     assert parse_args(["--client-memory-warning-mib=0"]).client_memory_warning_mib == 0
 
 
+@pytest.mark.parametrize(
+    "argv, options",
+    [
+        ([], ()),
+        (["--client-reader-threads=4"], ("--reader-thread-count=4",)),
+        (["--client-event-threads=4"], ("--xlator-option=*-client-*.event-threads=4",)),
+        (["--client-reader-threads=1", "--client-event-threads=0"], ()),
+    ],
+)
+def test_client_options_reach_the_engine_and_the_defaults_add_none(argv: list[str], options: tuple[str, ...]) -> None:
+    """The measured defaults are the client's and the volume's own: nothing passed; a setting passes its option."""
+    assert engine_config(parse_args(argv)).client_options == options
+
+
+@pytest.mark.parametrize(
+    "flag, says",
+    [
+        ("--client-reader-threads=0", "client-reader-threads must be from 1 to 64, not 0"),
+        ("--client-event-threads=33", "client-event-threads must be 0 (the volume's own) to 32, not 33"),
+    ],
+)
+def test_client_thread_counts_are_bounded(flag: str, says: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert says in refused([flag], capsys)
+
+
 def test_a_flag_can_bring_a_value_the_file_got_wrong_back_into_range(tmp_path: Path) -> None:
     path = toml(tmp_path, "client-oom-score-adj = 4000\n")
     assert parse_args(["--config", path, "--client-oom-score-adj", "-500"]).client_oom_score_adj == -500
