@@ -5,6 +5,7 @@ from __future__ import annotations
 from glusterd_mgr.core import effects as fx
 from glusterd_mgr.core.machine import Core, Phase
 from glusterd_mgr.holders import Holder, HolderTable
+from glusterd_mgr.mounts import CLIENT
 
 from .world import SPEC, Scheduler, World, config
 
@@ -38,7 +39,7 @@ def test_with_grace_the_unmount_waits_and_then_is_attempted_once() -> None:
     [later] = world.later
     assert later.seconds == 30 and len(world.stack()) == 1, "still mounted during the grace"
     sched.run(later.proc)
-    assert world.stack() == [] and mounts_and_unmounts(world) == ["mount", "umount"]
+    assert world.stack() == [] and mounts_and_unmounts(world) == [CLIENT, "umount"]
     assert core.volumes[SPEC].phase is Phase.UNMOUNTED
 
 
@@ -48,7 +49,7 @@ def test_a_holder_that_comes_back_within_the_grace_finds_the_mount_and_keeps_it(
     sched.run(core.release(SPEC, I1))
     assert sched.run(core.acquire(SPEC, I2)).outcome["mounted_now"] is False
     sched.run(world.later[0].proc)
-    assert len(world.stack()) == 1 and mounts_and_unmounts(world) == ["mount"], "no unmount under I2"
+    assert len(world.stack()) == 1 and mounts_and_unmounts(world) == [CLIENT], "no unmount under I2"
 
 
 def test_only_the_last_idle_spell_unmounts() -> None:
@@ -61,4 +62,4 @@ def test_only_the_last_idle_spell_unmounts() -> None:
     sched.run(first.proc)
     assert len(world.stack()) == 1, "the first spell ended when the look came"
     sched.run(second.proc)
-    assert world.stack() == [] and mounts_and_unmounts(world) == ["mount", "umount"]
+    assert world.stack() == [] and mounts_and_unmounts(world) == [CLIENT, "umount"]
