@@ -28,11 +28,12 @@ DEFAULT_OOM_SCORE_ADJ = -900
 """Strongly negative but not -1000: a client leaking without bound can still be stopped by the kernel."""
 
 DEFAULT_READER_THREADS = 1
-"""Threads reading ``/dev/fuse`` (``--reader-thread-count``): the client's own default, 2 and 4 measured no
-faster here (README, "The guest's disk path").  Safe in a live migration: they only carry requests, nothing is cached."""
+"""Threads reading ``/dev/fuse`` (``--reader-thread-count``): the client's own default; 2 and 4 were not
+consistently faster over two runs (README, "The guest's disk path").  Safe in a live migration: they only
+carry requests, nothing is cached."""
 DEFAULT_EVENT_THREADS = 0
 """Network threads of the client (``client.event-threads``); 0 keeps the volume's own setting (2, or 4 with
-``group virt``), 4 measured no faster on a one-brick volume.  Safe likewise: concurrency only, no cache."""
+``group virt``); 4 was not consistently faster.  Safe likewise: concurrency only, no cache."""
 
 
 def client_options(reader_threads: int, event_threads: int) -> tuple[str, ...]:
