@@ -22,6 +22,8 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from typing import cast
 
+import psutil
+
 from glusterd_mgr.mounts import client_argv, log_file_for
 from glusterd_mgr.volume import VolumeSpec
 from tests.support import glusterlab, kernel
@@ -66,9 +68,13 @@ class Target:
 
 
 def fuse_target(name: str, folder: str) -> Target:
-    """A file system path, reached as QEMU's ``aio=native`` does (libaio, ``O_DIRECT``)."""
+    """A file system path, reached as QEMU's ``aio=native`` does (libaio, ``O_DIRECT``).
+
+    Its FUSE client is the newest claiming the folder: the client of an earlier mount there may still be exiting.
+    """
     pids = kernel.fuse_client_pids(folder)
-    return Target(name, ("--ioengine=libaio", f"--filename={os.path.join(folder, FILE)}"), pids[0] if pids else None)
+    client = max(pids, key=lambda pid: psutil.Process(pid).create_time()) if pids else None
+    return Target(name, ("--ioengine=libaio", f"--filename={os.path.join(folder, FILE)}"), client)
 
 
 Usage = dict[str, tuple[float, int, int]]
