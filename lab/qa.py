@@ -99,7 +99,9 @@ def qa_config(lab: Lab, hv: str) -> dict[str, object]:
     """``lab/qa/gluster.json`` with this lab's names and the run's hypervisor filled in."""
     cfg: dict[str, object] = json.loads(CONFIG.read_text())
     cfg["name"] = config.CLUSTER_NAME
-    cfg["nodes"] = [{"primary": n.host.fqdn} for n in lab.nodes]  # the master first: QA takes it for the master
+    # The master first: QA takes the first node for the master.  The secondary address is the
+    # primary one, as in the cluster; QA's ping test runs "fping -e" with no address without it.
+    cfg["nodes"] = [{"primary": n.host.fqdn, "secondary": n.host.address} for n in lab.nodes]
     cfg["instances"] = [{"name": instance_name(s)} for s, _ in INSTANCES]
     cfg["enabled-hypervisors"] = [hv]
     return cfg
@@ -148,22 +150,22 @@ class QaRun:
 
 
 def run(lab: Lab, hv: str, timeout: float = 3600) -> QaRun:
-    """ganeti-qa.py on the master with the lab's configuration for ``hv``; its whole output kept in a log
-    outside the lab's folder (``/var/tmp/PREFIX-qa-HV.log``), which outlives the lab."""
+    """ganeti-qa.py on the master with the lab's configuration for ``hv``.  Its output goes, as it runs,
+    to a file in the master (``tail -f`` it from the host under the node's tree); afterwards it is kept
+    as ``/var/tmp/PREFIX-qa-HV.log``, outside the lab's folder, so it outlives the lab."""
     m = lab.master
     prepare_nodes(lab)
-    cfg = f"{INSIDE}/{hv}.json"
+    cfg, inside_log = f"{INSIDE}/{hv}.json", f"{INSIDE}/{hv}.log"
     m.write(cfg.lstrip("/"), json.dumps(qa_config(lab, hv), indent=1))
-    log = os.path.join(config.BASE, "..", f"{config.PREFIX}-qa-{hv}.log")
     with session(lab, hv):
         t = time.monotonic()
-        r = m.run("env", f"PYTHONPATH={TESTSUITE}:/usr/share/ganeti/default", "python3", "-u",
-                  f"{TESTSUITE}/qa/ganeti-qa.py", "--yes-do-it", cfg, check=False, timeout=timeout)  # fmt: skip
+        r = m.sh(f"PYTHONPATH={TESTSUITE}:/usr/share/ganeti/default python3 -u {TESTSUITE}/qa/ganeti-qa.py --yes-do-it {cfg}"
+                 f" > {inside_log} 2>&1", check=False, timeout=timeout)  # fmt: skip
         seconds = time.monotonic() - t
-    output = r.stdout + r.stderr
-    with open(log, "w") as f:
-        f.write(output)
-    return QaRun(r.returncode, seconds, os.path.abspath(log), output)
+    log = os.path.abspath(os.path.join(config.BASE, "..", f"{config.PREFIX}-qa-{hv}.log"))
+    shutil.copy(m.path(inside_log), log)
+    with open(log) as f:
+        return QaRun(r.returncode, seconds, log, f.read())
 
 
 def mount_counts(node: Node) -> tuple[int, int]:
