@@ -44,6 +44,7 @@ if [ "$1" = verify ]; then shift; exec /usr/sbin/gnt-cluster verify --ignore-err
 exec /usr/sbin/gnt-cluster "$@"
 """
 WRAPPER_PATH = "/usr/local/sbin/gnt-cluster"
+OS_PARAMETERS = "/srv/ganeti/os/noop/parameters.list"  # lab/node.py's OS for every instance
 
 
 def debs() -> list[str]:
@@ -89,6 +90,10 @@ def prepare_nodes(lab: Lab) -> None:
     for n in lab.nodes:
         if n.run("dpkg-query", "-W", "ganeti-testsuite", check=False).returncode != 0:
             install_suite(n, packages)
+        # QA's instance-modify sets the OS parameter os-image (and back); Ganeti validates it against the OS.
+        if "os-image" not in open(n.path(OS_PARAMETERS)).read():
+            with open(n.path(OS_PARAMETERS), "a") as f:
+                f.write("os-image URL or path of an OS image (the lab's noop OS ignores it)\n")
         if instance_name(INSTANCES[0][0]) not in open(n.path("/etc/hosts")).read():
             with open(n.path("/etc/hosts"), "a") as f:
                 f.write(hosts)
