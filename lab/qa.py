@@ -33,6 +33,7 @@ PACKAGES = ("ganeti-testsuite", "iptables")  # QA clears its iptables rules on e
 TESTSUITE = "/usr/share/ganeti/testsuite"
 CONFIG = Path(__file__).with_name("qa") / "gluster.json"
 INSIDE = "/root/lab-qa"
+INSTANCE_CHECK = f"{INSIDE}/instance-check"  # lab/qa_instance_check.py in the master
 INSTANCES = (("qa1", 31), ("qa2", 32))  # QA's instance names (checked by DNS, so in /etc/hosts) and their address
 METRICS = "http://127.0.0.1:9723/metrics"  # the daemon's /metrics in the node (examples/gluster-mountd.toml)
 # A container has no /proc/sysrq-trigger (the host kernel lacks CONFIG_MAGIC_SYSRQ), which
@@ -98,6 +99,7 @@ def prepare_nodes(lab: Lab) -> None:
             with open(n.path("/etc/hosts"), "a") as f:
                 f.write(hosts)
     lab.master.write("root/.ssh/known_hosts", "".join(known))
+    lab.master.write(INSTANCE_CHECK.lstrip("/"), (Path(__file__).parent / "qa_instance_check.py").read_text(), 0o755)
 
 
 def qa_config(lab: Lab, hv: str) -> dict[str, object]:
@@ -109,6 +111,7 @@ def qa_config(lab: Lab, hv: str) -> dict[str, object]:
     cfg["nodes"] = [{"primary": n.host.fqdn, "secondary": n.host.address} for n in lab.nodes]
     cfg["instances"] = [{"name": instance_name(s)} for s, _ in INSTANCES]
     cfg["enabled-hypervisors"] = [hv]
+    cfg["instance-check"] = INSTANCE_CHECK
     return cfg
 
 
