@@ -18,13 +18,18 @@ import subprocess
 import sys
 
 
-def out(*argv: str) -> str:
-    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+def run(*argv: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
+    """A command whose exit status must be one of ``ok`` (an error naming it otherwise)."""
+    r = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if r.returncode not in ok:
+        raise RuntimeError(f"{' '.join(argv)}: exit {r.returncode}: {r.stdout}{r.stderr}")
+    return r
 
 
 def held(node: str) -> set[str]:
     """The holders (``kind:id``) of ``node``'s daemon, over all its mounts (asked over root's ssh)."""
-    status = json.loads(out("ssh", "-oBatchMode=yes", f"root@{node}", "gluster-mountctl", "status", "--json"))
+    # exit 1: a degraded mount, whose status is there all the same
+    status = json.loads(run("ssh", "-oBatchMode=yes", f"root@{node}", "gluster-mountctl", "status", "--json", ok=(0, 1)).stdout)
     found = set()
     for mount in status["mounts"]:
         for h in mount.get("holders", []):
@@ -35,9 +40,9 @@ def held(node: str) -> set[str]:
 def check(name: str, running: bool) -> list[str]:
     """What is wrong with ``name``'s holders (nothing: an empty list)."""
     fields = "uuid,pnode,disk_template,disk.count,disks_active"
-    argv = ["gnt-instance", "list", "--no-headers", "--separator=|", "-o", fields, name]
-    r = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if r.returncode != 0:  # QA checks a name it renamed away or removed: Ganeti knows no such instance
+    # QA also checks names it renamed away or removed: Ganeti knows no such instance then (exit 1)
+    r = run("gnt-instance", "list", "--no-headers", "--separator=|", "-o", fields, name, ok=(0, 1))
+    if r.returncode != 0:
         return []
     uuid, pnode, template, count, active = r.stdout.strip().split("|")
     if template != "gluster":
@@ -46,7 +51,7 @@ def check(name: str, running: bool) -> list[str]:
         return [f"{name} runs but Ganeti has its disks inactive"]
     disks = {f"instance:{uuid}.{i}" for i in range(int(count))}
     errors = []
-    for node in out("gnt-node", "list", "--no-headers", "-o", "name").split():
+    for node in run("gnt-node", "list", "--no-headers", "-o", "name").stdout.split():
         want = disks if node == pnode and active == "Y" else set()
         got = held(node) & disks
         if got != want:
