@@ -20,6 +20,10 @@ LABELS = {
     "kvm_failover_to_node1_s": "kvm failover node2 -> node1 (s)",
     "leaked_holders_over_20_migrations": "leaked holders over 20 migrations",
     "guest_io_errors": "guest I/O errors across the faults",
+    "qa_fake_seconds": "Ganeti's QA, fake (s)",
+    "qa_kvm_seconds": "Ganeti's QA, kvm (s)",
+    "qa_fake_tests": "Ganeti's QA tests, fake",
+    "qa_kvm_tests": "Ganeti's QA tests, kvm",
 }
 
 

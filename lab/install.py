@@ -82,9 +82,8 @@ def readme_block(name: str) -> str:
     return body[len("```sh\n") : -3]
 
 
-def _stage(node: Node, files: dict[str, str]) -> str:
-    """Copy host files into the node's /root/lab-install; returns that folder's path inside."""
-    inside = "/root/lab-install"
+def stage(node: Node, files: dict[str, str], inside: str = "/root/lab-install") -> str:
+    """Copy host files into the node's folder ``inside`` (emptied first); returns that folder's path inside."""
     shutil.rmtree(node.path(inside), ignore_errors=True)
     for dst, src in files.items():
         target = node.path(os.path.join(inside, dst))
@@ -94,7 +93,7 @@ def _stage(node: Node, files: dict[str, str]) -> str:
 
 
 def install_venv(node: Node, wheels: str) -> None:
-    d = _stage(node, {
+    d = stage(node, {
         "wheels": wheels,
         "systemd/ganeti-gluster-mountd.service": os.path.join(SOURCE, "systemd", "ganeti-gluster-mountd.service"),
         "examples/gluster-mountd.toml": os.path.join(SOURCE, "examples", "gluster-mountd.toml"),
@@ -122,7 +121,7 @@ install -m 0644 glusterd_mgr/__init__.py glusterd_mgr/client.py glusterd_mgr/err
 
 
 def install_deb(node: Node, packages: list[str]) -> None:
-    d = _stage(node, {os.path.basename(p): p for p in packages})
+    d = stage(node, {os.path.basename(p): p for p in packages})
     names = " ".join(f"./{os.path.basename(p)}" for p in packages)
     # No network in a node: every dependency is in the root file system already, so
     # apt downloads nothing (apt 2.6's --no-download fails on ./x.deb, see README).

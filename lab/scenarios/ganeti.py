@@ -133,6 +133,27 @@ class Ganeti:
         """No node's daemon keeps a holder of a Ganeti request that has ended (let go within a probe)."""
         return not any(h.startswith("process:") for n in self.lab.nodes for h in self.held(n))
 
+    def needed_holders(self) -> dict[str, set[str]]:
+        """What Ganeti says each node needs held: every disk of each gluster instance whose disks are
+        active (running, or ``activate-disks``), on its primary node."""
+        needed: dict[str, set[str]] = {n.name: set() for n in self.lab.nodes}
+        rows = self.run("gnt-instance", "list", "--no-headers", "--separator=|",
+                        "-o", "uuid,pnode,disk_template,disks_active,disk.count").splitlines()  # fmt: skip
+        for row in rows:
+            uuid, pnode, template, active, count = row.split("|")
+            if template == "gluster" and active == "Y":
+                needed[self.lab.node(pnode).name] |= {self.disk_holder(uuid, i) for i in range(int(count))}
+        return needed
+
+    def assert_holders_match_ganeti(self) -> None:
+        """Every node holds exactly what its active gluster disks need, and has the volume mounted only then."""
+        needed = self.needed_holders()
+        for n in self.lab.nodes:
+            held = sorted(self.held(n))
+            assert held == sorted(needed[n.name]), f"{n.name} holds {held}, Ganeti needs {sorted(needed[n.name])}\n{self.explain()}"
+            mounts = n.gluster_mounts()
+            assert mounts == ([MOUNTPOINT] if held else []), f"{n.name} holds {held} and has {mounts} mounted\n{self.explain()}"
+
     def assert_nothing_for(self, uuid: str) -> None:
         holder = self.disk_holder(uuid)
         for n in self.lab.nodes:

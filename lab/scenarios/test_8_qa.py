@@ -1,0 +1,41 @@
+"""Scenario: Ganeti's own QA suite with the gluster template, on kvm (and fake with GGL_QA="fake kvm") (issue 17).
+
+``lab/qa.py`` runs the nodes' ``ganeti-qa.py`` against the lab's cluster with
+``lab/qa/gluster.json``.  Afterwards every node must hold, and have mounted,
+exactly what the instances still running (or with active disks) need; the
+mounts and unmounts each node made during the run are recorded as figures.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from lab import cluster, qa
+from lab.cluster import Lab
+from tests.support.glusterlab import poll
+
+from .ganeti import Ganeti
+from .test_3_holders import PROBE
+
+pytestmark = pytest.mark.timeout(3600)
+# CI runs QA on kvm only: it goes through every storage call fake does, plus QEMU opening the
+# disks and hot-plugging one, and one run costs minutes (README).  GGL_QA="fake kvm" runs both.
+HYPERVISORS = os.environ.get("GGL_QA", "kvm").split()
+
+
+@pytest.mark.parametrize("hv", HYPERVISORS)
+def test_ganeti_qa(lab: Lab, g: Ganeti, hv: str) -> None:
+    before = {n.name: qa.mount_counts(n) for n in lab.nodes}
+    result = qa.run(lab, hv)
+    cluster.record(f"qa_{hv}_seconds", round(result.seconds))
+    cluster.record(f"qa_{hv}_tests", result.summary())
+    for n in lab.nodes:
+        (m0, u0), (m1, u1) = before[n.name], qa.mount_counts(n)
+        cluster.record(f"qa_{hv}_mounts_{n.name}", f"{m1 - m0} mounts, {u1 - u0} unmounts")
+    tail = "\n".join(result.output.splitlines()[-60:])
+    assert result.returncode == 0, f"ganeti-qa.py ({hv}) exit {result.returncode}: {result.summary()}; whole log {result.log}\n{tail}"
+    assert result.named("PASSED") and not result.named("FAILED"), result.summary()
+    poll("every request's holders to be let go", g.no_request_holds, deadline=PROBE * 4, interval=1)
+    g.assert_holders_match_ganeti()
