@@ -235,21 +235,34 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(
     )
 
 
-@pytest.mark.timeout(120)
+ATTEMPTS = 5
+
+
+@pytest.mark.timeout(240)
 def test_crash_during_create_leaves_no_temporary_file(make_daemon: Any, gluster: glusterlab.GlusterServer, volume: VolumeSpec) -> None:
     d: DaemonProcess = make_daemon()
     c = d.client()
     vol = volume.to_json()
     holder = {"kind": "instance", "id": "crash-create.0"}
     c.acquire(vol, holder)
-    name = f"crash-create-{os.getpid()}-{int(time.monotonic() * 1000)}.0"
-    brick_temp = os.path.join(gluster.dir, "bricks", volume.volume, "ganeti", disks.temp_name(name))
-    create = partial(d.client().disk_create, vol, f"ganeti/{name}", 64, preallocate=True)
-    thread = threading.Thread(target=_swallow, args=(create,), daemon=True)
-    thread.start()
-    end = time.monotonic() + 20
-    while not os.path.exists(brick_temp):  # a tight watch on the brick itself: the file lives for milliseconds
-        assert time.monotonic() < end, "the temporary file never appeared on the brick"
+    brick_folder = os.path.join(gluster.dir, "bricks", volume.volume, "ganeti")
+    # The temporary file lives for milliseconds, so a busy machine can miss it: a create that finished
+    # unseen is tried again under a new name, a few times.
+    for attempt in range(ATTEMPTS):
+        name = f"crash-create-{os.getpid()}-{int(time.monotonic() * 1000)}.{attempt}"
+        brick_temp, brick_disk = os.path.join(brick_folder, disks.temp_name(name)), os.path.join(brick_folder, name)
+        create = partial(d.client().disk_create, vol, f"ganeti/{name}", 64, preallocate=True)
+        thread = threading.Thread(target=_swallow, args=(create,), daemon=True)
+        thread.start()
+        end = time.monotonic() + 20
+        while not os.path.exists(brick_temp) and not os.path.exists(brick_disk):  # a tight watch on the brick itself
+            assert time.monotonic() < end, "the create neither made its temporary file nor its disk on the brick"
+        if not os.path.exists(brick_disk):
+            break
+        thread.join(timeout=30)
+        c.disk_remove(vol, f"ganeti/{name}")
+    else:
+        raise AssertionError(f"{ATTEMPTS} creates finished before their temporary file was seen on the brick")
     assert d.proc is not None
     d.proc.send_signal(signal.SIGKILL)
     d.proc.wait()
