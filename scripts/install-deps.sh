@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 apt_packages=(
   glusterfs-server glusterfs-client fio iproute2 nftables prometheus util-linux curl procps git
-  # Debian 12's libraries: what the package depends on, the test tools, and what Ganeti 3.0's
+  # Debian 12's libraries: what the package depends on, the test tools, and what Ganeti 3.0's and 3.1's
   # modules import in tests/test_ganeti_storage.py.
   python3-twisted python3-psutil python3-prometheus-client python3-jsonschema
   python3-pytest python3-pytest-twisted python3-pytest-timeout python3-hypothesis
@@ -26,6 +26,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[test]'
-# Ganeti 3.0's real Python modules for tests/test_ganeti_storage.py: Debian's
-# ganeti-3.0 .deb, downloaded and unpacked once into a cache folder (no install).
+# Ganeti's real Python modules for tests/test_ganeti_storage.py: Debian's ganeti-3.0 and (from
+# bookworm-backports) ganeti-3.1 .debs, downloaded and unpacked once into a cache folder (no install).
 python3 tests/support/ganeti_env.py >/dev/null

@@ -1,7 +1,8 @@
-"""glusterd_mgr.ganeti_storage driven by Ganeti 3.0's real code, side by side with Ganeti's own Gluster class.
+"""glusterd_mgr.ganeti_storage driven by Ganeti 3.0's and 3.1's real code, side by side with Ganeti's own Gluster class.
 
-Ganeti's modules are Debian's ganeti-3.0 package, unpacked by tests/support/ganeti_env.py
-(never copies).  Ganeti's backend functions (BlockdevCreate, BlockdevAssemble,
+Ganeti's modules are Debian's ganeti-3.0 and ganeti-3.1 packages, unpacked by
+tests/support/ganeti_env.py (never copies); every test runs once per version
+the running Debian release carries (Debian 13 has no ganeti-3.0: skipped there).  Ganeti's backend functions (BlockdevCreate, BlockdevAssemble,
 ...) run unchanged with ``bdev.DEV_MAP`` pointed at our class; Ganeti's own
 ``GlusterStorage`` runs against the same real volume with its ssconf and its
 file-storage whitelist pointed at the test folder.
@@ -37,7 +38,7 @@ T = TypeVar("T")
 pytestmark = [
     pytest.mark.gluster,
     pytest.mark.timeout(300),
-    # Ganeti 3.0 calls pyparsing's and the ssl module's old names.
+    # Ganeti 3.0 and 3.1 call pyparsing's and the ssl module's old names.
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
 ]
 METHODS = [
@@ -47,10 +48,13 @@ METHODS = [
 MiB = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def g() -> types.SimpleNamespace:
-    """Ganeti's real modules (and ours, which imports them)."""
-    path = ganeti_env.activate()
+@pytest.fixture(scope="module", params=ganeti_env.VERSIONS)
+def g(request: pytest.FixtureRequest) -> types.SimpleNamespace:
+    """One Ganeti version's real modules (and ours, imported anew on them)."""
+    try:
+        path = ganeti_env.Ganeti(request.param).activate()
+    except ganeti_env.Unavailable as e:
+        pytest.skip(str(e))
     from ganeti import backend, constants, errors, objects, pathutils
     from ganeti.storage import base, bdev, container, filestorage
     from ganeti.storage import gluster as own
@@ -59,6 +63,8 @@ def g() -> types.SimpleNamespace:
 
     for module in (base, errors, constants, bdev, backend, own):
         assert module.__file__.startswith(path), f"{module.__name__} is not Ganeti's own: {module.__file__}"
+    assert f"{constants.VERSION_MAJOR}.{constants.VERSION_MINOR}" == request.param, constants.RELEASE_VERSION
+    assert ours.base is base, "our class built on this version's modules, not on another's"
     return types.SimpleNamespace(
         path=path, backend=backend, constants=constants, errors=errors, objects=objects, pathutils=pathutils,
         base=base, bdev=bdev, container=container, filestorage=filestorage, own=own, ours=ours,
