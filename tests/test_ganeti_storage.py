@@ -2,8 +2,8 @@
 
 Ganeti's modules are Debian's ganeti-3.0 and ganeti-3.1 packages, unpacked by
 tests/support/ganeti_env.py (never copies); every test runs once per version
-the running Debian release carries (Debian 13 has no ganeti-3.0: skipped there).  Ganeti's backend functions (BlockdevCreate, BlockdevAssemble,
-...) run unchanged with ``bdev.DEV_MAP`` pointed at our class; Ganeti's own
+the running Debian release carries (Debian 13 has no ganeti-3.0: skipped there).
+Ganeti's backend functions (BlockdevCreate, BlockdevAssemble, ...) run unchanged with ``bdev.DEV_MAP`` pointed at our class; Ganeti's own
 ``GlusterStorage`` runs against the same real volume with its ssconf and its
 file-storage whitelist pointed at the test folder.
 """
