@@ -14,6 +14,8 @@ PREFIX = os.environ.get("GGL_PREFIX", "ggl")
 SUBNET = os.environ.get("GGL_SUBNET", "10.232.1")
 BASE = os.environ.get("GGL_BASE", f"/var/tmp/{PREFIX}-lab")
 CACHE = os.environ.get("GGL_CACHE", "/var/cache/ganeti-gluster-lab")
+RELEASE = os.environ.get("GGL_RELEASE", "bookworm")
+"""The nodes' Debian release: bookworm (Debian 12, Ganeti 3.0) or trixie (Debian 13, Ganeti 3.1)."""
 DOMAIN = f"{PREFIX}.test"  # .test is reserved: it can never resolve to anything real
 PREFIXLEN = 24
 BRIDGE_NS = f"{PREFIX}-br"

@@ -10,8 +10,8 @@ bitarray, pycurl) come from the ``test`` extra in pyproject.toml.
 Each version comes from the suite of the running Debian release that carries
 it (:data:`SUITES`: Debian 12 has 3.0 and, in bookworm-backports, 3.1; Debian 13
 has only 3.1), through a private apt configuration whose sources are the
-machine's own with that suite (:func:`deb822_sources`), so the machine's apt
-setup is never changed.
+machine's own with the suite renamed (:func:`deb822_sources`), so the
+machine's apt setup is never changed.
 
 Standard library only: ``scripts/install-deps.sh`` runs it as a script.
 """
@@ -51,19 +51,22 @@ def codename(os_release: str = "/etc/os-release") -> str:
     return found.group(1)
 
 
-def deb822_sources(suites: str, base: str | None = None) -> str:
-    """The machine's own main-archive stanza (deb822) with its Suites replaced: the same mirror, other suites.
+def deb822_sources(renames: dict[str, str]) -> str:
+    """The machine's own deb822 stanzas with their suites renamed: the same mirrors, other suites.
 
-    ``base`` is the release whose stanza is taken (this machine's by default).
+    A suite the mapping does not name is left out, and so is a stanza left with none.
     """
-    release = base or codename()
+    stanzas = []
     for path in sorted(glob.glob(os.path.join(APT_SOURCES, "*.sources"))):
         with open(path) as f:
             for stanza in f.read().split("\n\n"):
                 listed = re.search(r"^Suites:(.*)$", stanza, re.M)
-                if listed and release in listed.group(1).split():
-                    return re.sub(r"^Suites:.*$", f"Suites: {suites}", stanza.strip(), flags=re.M) + "\n"
-    raise RuntimeError(f"no deb822 stanza for {release} in {APT_SOURCES}/*.sources")
+                suites = [renames[s] for s in listed.group(1).split() if s in renames] if listed else []
+                if suites:
+                    stanzas.append(re.sub(r"^Suites:.*$", "Suites: " + " ".join(suites), stanza.strip(), flags=re.M))
+    if not stanzas:
+        raise RuntimeError(f"no deb822 stanza in {APT_SOURCES}/*.sources names any of {sorted(renames)}")
+    return "\n\n".join(stanzas) + "\n"
 
 
 def _run(argv: list[str], cwd: str) -> subprocess.CompletedProcess[str]:
@@ -76,7 +79,7 @@ def download(package: str, suite: str, into: str) -> str:
     for sub in ("parts", "lists/partial", "cache/archives/partial"):
         os.makedirs(os.path.join(state, sub), exist_ok=True)
     with open(os.path.join(state, "parts", "suite.sources"), "w") as f:
-        f.write(deb822_sources(suite))
+        f.write(deb822_sources({codename(): suite}))
     options = [
         "-o", "Dir::Etc::SourceList=/dev/null", "-o", f"Dir::Etc::SourceParts={state}/parts",
         "-o", f"Dir::State::Lists={state}/lists", "-o", f"Dir::Cache={state}/cache", "-o", "APT::Sandbox::User=root",
