@@ -4,10 +4,13 @@
 #   bash scripts/in-root.sh RELEASE COMMAND [ARGS]     e.g. bash scripts/in-root.sh trixie bash scripts/test.sh --debian
 # The tree (scripts/install-deps.sh's Debian packages, from RELEASE) is built once with mmdebstrap and
 # cached (lab/rootfs.py, `python3 -m lab.rootfs suite RELEASE`); each run gets a fresh overlay on it,
-# thrown away at the end.  The command runs in a mount namespace of its own, chrooted: the host's
-# /proc, /sys and /dev, a private /run and /tmp (its network namespaces and sockets stay its own),
-# the checkout (and its git folder) at the same path as on the host, the host's network.  So the
-# real-Gluster tests run there too: glusterd and the FUSE clients are the release's own.
+# thrown away at the end.  The command runs in mount and PID namespaces of its own with the tree as
+# its root (pivot_root, not chroot: a process that enters a mount namespace made inside, as the
+# tests' nsenter into glusterd's does, lands in the tree too): a /proc of its own, the host's /sys
+# and /dev, a private /run and /tmp (its network namespaces and sockets stay its own), the
+# checkout (and its git folder) at the same path as on the host, the host's network.  So the
+# real-Gluster tests run there too, with the release's own glusterd and FUSE client; whatever the
+# command leaves running (a killed test's glusterd, a FUSE client) dies with its PID namespace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { echo "usage: $0 RELEASE COMMAND [ARGS]" >&2; exit 2; }
@@ -27,14 +30,18 @@ mkdir "$work/upper" "$work/work" "$work/root"
 keep=(PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8)
 while IFS= read -r var; do keep+=("$var"); done < <(env | grep -E '^(GGMT_|GGM_|CI=)' || true)
 cmd=$(printf '%q ' "$@")
-unshare --mount --propagation private -- bash -euc '
+unshare --mount --pid --fork --propagation private -- bash -euc '
   work=$1 tree=$2 repo=$3 common=$4 cmd=$5; shift 5
   root=$work/root
   mount -t overlay overlay -o "lowerdir=$tree,upperdir=$work/upper,workdir=$work/work" "$root"
-  for d in proc sys dev; do mount --rbind "/$d" "$root/$d"; done
+  mount -t proc proc "$root/proc"
+  for d in sys dev; do mount --rbind "/$d" "$root/$d"; done
   mount -t tmpfs tmpfs "$root/run"
   mount -t tmpfs tmpfs "$root/tmp"
   cp /etc/resolv.conf "$root/etc/resolv.conf"
   for d in "$repo" "$common"; do mkdir -p "$root$d" && mount --bind "$d" "$root$d"; done
-  exec chroot "$root" env -i "$@" bash -c "cd $(printf %q "$repo") && $cmd"
+  mkdir -p "$root/.host"
+  cd "$root"
+  pivot_root . .host
+  exec chroot . env -i "$@" bash -c "umount -l /.host && rmdir /.host && cd $(printf %q "$repo") && $cmd"
 ' in-root "$work" "$tree" "$repo" "$common" "$cmd" "${keep[@]}"

@@ -16,7 +16,7 @@ apt_packages=(
   python3-pytest python3-pytest-twisted python3-pytest-timeout python3-hypothesis
   python3-openssl python3-pyparsing python3-simplejson python3-bitarray python3-pycurl
   # Building and checking the .debs.
-  dpkg-dev debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools lintian
+  build-essential dpkg-dev debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools lintian
 )
 # --list prints them (lab/rootfs.py builds the Debian 13 tree of scripts/in-root.sh from this list).
 if [ "${1:-}" = --list ]; then
