@@ -179,6 +179,15 @@ class Ganeti:
         """What the guest's serial console prints for a moment on its primary node (kernel messages too)."""
         return qemu_socket(self.primary(name), f"{KVM_CTRL}/{name}.serial", seconds)
 
+    def guest_sectors(self, name: str) -> int:
+        """The disk's size (512-byte sectors) the guest's kernel sees now, from its latest report."""
+        return poll(f"{name}'s guest to report its disk size", lambda: guest.sectors(self.console_text(name))[-1:], deadline=60)[0]
+
+    def qemu_cmdline(self, name: str) -> str:
+        """The command line of the instance's QEMU on its primary node."""
+        pidfile = f"/var/run/ganeti/kvm-hypervisor/pid/{name}"
+        return self.primary(name).sh(f"tr '\\0' ' ' < /proc/$(cat {pidfile})/cmdline").stdout
+
     def guest_progress(self, name: str, deadline: float = 120) -> tuple[int, int, str]:
         """The latest report of a guest, waiting until it reports at all."""
 

@@ -26,7 +26,7 @@ def test_userspace_guest(lab: Lab, g: Ganeti, userspace: None) -> None:
     g.add("userk", n2, hv="kvm")
     try:
         uuid = g.uuid("userk")
-        cmdline = n2.sh("cat /proc/$(cat /var/run/ganeti/kvm-hypervisor/pid/userk)/cmdline | tr '\\0' ' '").stdout
+        cmdline = g.qemu_cmdline("userk")
         uri = f"gluster://{config.SERVERS[0].address}:{config.GLUSTER_PORT}/{config.VOLUME}/ganeti/{uuid}.0"
         assert uri in cmdline, f"QEMU must open {uri}:\n{cmdline}"
         g.assert_guest_io_ok("userk", g.guest_progress("userk"))
