@@ -43,5 +43,7 @@ unshare --mount --pid --fork --propagation private -- bash -euc '
   mkdir -p "$root/.host"
   cd "$root"
   pivot_root . .host
-  exec chroot . env -i "$@" bash -c "umount -l /.host && rmdir /.host && cd $(printf %q "$repo") && $cmd"
+  # PID 1 of the namespace stays this bash, which reaps what dies orphaned (a killed test'"'"'s FUSE
+  # client), instead of becoming the command itself (a Python that never reaps them).
+  exec chroot . env -i "$@" bash -c "umount -l /.host && rmdir /.host && cd $(printf %q "$repo") && { $cmd & wait \$!; }"
 ' in-root "$work" "$tree" "$repo" "$common" "$cmd" "${keep[@]}"
