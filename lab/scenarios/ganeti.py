@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from lab import cluster, config, guest
 from lab.cluster import Lab
@@ -244,6 +247,17 @@ class Ganeti:
             raise AssertionError(f"{name}'s guest rebooted: {since} -> {last}\n{self.guest_report(name, seen, context)}")
         assert last[1] == 0, f"{name}'s guest counted {last[1]} I/O errors by round {last[0]}\n{self.guest_report(name, seen, context)}"
         return last
+
+
+def kvm_fixture(name: str) -> Any:
+    """A module-scoped fixture ``name``: a KVM guest called ``name`` doing I/O on node1 for the module's scenarios."""
+
+    @pytest.fixture(scope="module", name=name)
+    def instance(lab: Lab, g: Ganeti) -> Iterator[str]:
+        with g.kvm_instance(name, lab.nodes[0]) as started:
+            yield started
+
+    return instance
 
 
 def qemu_socket(node: Node, path: str, seconds: float, *commands: str) -> str:

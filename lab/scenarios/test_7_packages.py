@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,7 +12,7 @@ from lab.cluster import Lab
 from lab.install import build_debs, gluster_class_module
 from lab.node import Node
 
-from .ganeti import UNIT, Ganeti
+from .ganeti import UNIT, Ganeti, kvm_fixture
 from .test_5_faults import wait_active
 
 pytestmark = pytest.mark.timeout(1200)
@@ -30,10 +29,7 @@ def _apt(node: Node, *args: str) -> str:
     return node.sh("DEBIAN_FRONTEND=noninteractive apt-get -y -q " + " ".join(args)).stdout
 
 
-@pytest.fixture(scope="module")
-def pkgk(lab: Lab, g: Ganeti) -> Iterator[str]:
-    with g.kvm_instance("pkgk", lab.nodes[0]) as name:
-        yield name
+pkgk = kvm_fixture("pkgk")
 
 
 def test_upgrade_keeps_mount_holders_and_guest_io(lab: Lab, g: Ganeti, pkgk: str) -> None:

@@ -9,15 +9,13 @@ of it the daemon keeps one mount and one holder per disk.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from lab import config
 from lab.cluster import Lab
 from tests.support.glusterlab import poll
 
-from .ganeti import MOUNTPOINT, Ganeti, mountctl_disk_size
+from .ganeti import MOUNTPOINT, Ganeti, kvm_fixture, mountctl_disk_size
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -25,10 +23,7 @@ GANETI = config.NODE_RELEASE.ganeti
 MiB = 1 << 20
 
 
-@pytest.fixture(scope="module")
-def runk(lab: Lab, g: Ganeti) -> Iterator[str]:
-    with g.kvm_instance("runk", lab.nodes[0]) as name:
-        yield name
+runk = kvm_fixture("runk")
 
 
 def test_qemu_opens_the_disk_on_the_daemons_mount(lab: Lab, g: Ganeti, runk: str) -> None:
