@@ -393,6 +393,23 @@ def run_sequence(
     return seen
 
 
+def test_userspace_uri_as_ganetis_kvm_parses_it(g: types.SimpleNamespace) -> None:
+    """Ganeti 3.1's kvm parses the URI (lower-case names, IPv4): a name is lower-cased, IPv6 refused with why; 3.0 takes any."""
+    ipv4, name, ipv6 = (f"gluster://{h}:24007/gv0/ganeti/u.0" for h in ("10.0.0.1", "GS1.Example.test", "[fd00::1]"))
+    convert = g.ours.as_ganetis_kvm_parses_it
+    if g.constants.VERSION_MINOR == 0:
+        assert [convert(u) for u in (ipv4, name, ipv6)] == [ipv4, name, ipv6]
+        return
+    from ganeti.hypervisor.hv_kvm import kvm_utils
+
+    with pytest.raises(g.errors.HypervisorError):  # what an instance start meets without the conversion
+        kvm_utils.ParseStorageUriToBlockdevParam(name)
+    assert convert(ipv4) == ipv4 and convert(name) == name.lower()
+    assert kvm_utils.ParseStorageUriToBlockdevParam(convert(name))["server"][0]["host"] == "gs1.example.test"
+    with pytest.raises(g.errors.BlockDeviceError, match=r"\[fd00::1\].*no IPv6 address.*access=kernelspace"):
+        convert(ipv6)
+
+
 def test_side_by_side_with_ganetis_own_class(
     g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, daemon: DaemonProcess, ours: type, own_env: OwnEnv
 ) -> None:
