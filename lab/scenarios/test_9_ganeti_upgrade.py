@@ -55,6 +55,22 @@ def _version(g: Ganeti) -> str:
     return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Software version"))
 
 
+def _upgrade(lab: Lab, g: Ganeti, to: str) -> str:
+    """``gnt-cluster upgrade --to``; its own closing ``gnt-cluster verify`` may fail only on the container's ENODESETUP.
+
+    The lab verifies with ``--ignore-errors=ENODESETUP`` (a container has no ``/proc/sysrq-trigger``);
+    the upgrade's own verify cannot be told so, and exits 1 after every step has been done.
+    """
+    r = lab.gnt("gnt-cluster", "upgrade", "--to", to, check=False, timeout=1200)
+    out = r.stdout + r.stderr
+    if r.returncode != 0:
+        errors = [line for line in out.splitlines() if "ERROR:" in line]
+        assert "Unpausing the watcher." in out and errors, f"gnt-cluster upgrade --to {to} stopped half-way:\n{out}"
+        assert all("node setup error: The procfs filesystem" in line for line in errors), out
+    assert _version(g).startswith(to), out
+    return out
+
+
 def _state(node: Node) -> tuple[list[int], list[str], int | None]:
     """What must not change on a node across the upgrade: its mounts' ids, its holders, its FUSE client."""
     holders = sorted(node.holders())
@@ -81,8 +97,7 @@ def test_gnt_cluster_upgrade_to_31_keeps_holders_mounts_and_guest_io(lab: Lab, g
     n1 = lab.nodes[0]
     seen = g.guest_progress(upk)
     before = [_state(n) for n in lab.nodes]
-    out = g.run("gnt-cluster", "upgrade", "--to", "3.1", timeout=1200)
-    assert _version(g).startswith("3.1"), out
+    out = _upgrade(lab, g, "3.1")
     for n in lab.nodes:
         assert n.run("readlink", "-f", "/usr/share/ganeti/default").stdout.strip() == "/usr/share/ganeti/3.1"
     assert [_state(n) for n in lab.nodes] == before, f"{out}\n{g.explain()}"
@@ -102,8 +117,6 @@ def test_gnt_cluster_upgrade_to_31_keeps_holders_mounts_and_guest_io(lab: Lab, g
 def test_gnt_cluster_upgrade_back_to_30(lab: Lab, g: Ganeti, upk: str) -> None:
     seen = g.guest_progress(upk)
     before = [_state(n) for n in lab.nodes]
-    r = lab.gnt("gnt-cluster", "upgrade", "--to", "3.0", check=False, timeout=1200)
-    assert r.returncode == 0, f"Ganeti refused the way back: {r.stdout}{r.stderr}"
-    assert _version(g).startswith("3.0")
+    out = _upgrade(lab, g, "3.0")
     assert [_state(n) for n in lab.nodes] == before, g.explain()
-    g.assert_guest_io_ok(upk, seen, figure="guest_io_across_gnt_cluster_upgrade_back_to_3_0")
+    g.assert_guest_io_ok(upk, seen, figure="guest_io_across_gnt_cluster_upgrade_back_to_3_0", context=out)
