@@ -158,6 +158,16 @@ def ensure() -> tuple[str, float | None]:
     return NODES[config.RELEASE].ensure()
 
 
+def path() -> str:
+    """Where this lab run's node tree is (or will be) cached."""
+    return NODES[config.RELEASE].path()
+
+
+def key() -> str:
+    """The hash of this lab run's node tree's recipe (what caches made from that tree are named by)."""
+    return path().rsplit("-", 1)[1]
+
+
 if __name__ == "__main__":
     # python3 -m lab.rootfs [suite RELEASE]: the lab's node tree, or the suite's tree of RELEASE; prints its path.
     recipe = suite_tree(sys.argv[2]) if sys.argv[1:2] == ["suite"] else NODES[config.RELEASE]
