@@ -52,7 +52,7 @@ SOCKET_ENV = "GANETI_GLUSTER_MOUNTD_SOCKET"
 HOLDER_KIND = "instance"
 T = TypeVar("T")
 
-__all__ = ["SOCKET_ENV", "GlusterStorage", "GlusterStorageUnit", "install", "socket_path"]
+__all__ = ["SOCKET_ENV", "GlusterStorage", "GlusterStorageUnit", "as_ganetis_kvm_parses_it", "install", "socket_path"]
 
 
 def socket_path(override: str | None = None) -> str:
@@ -305,10 +305,38 @@ class GlusterStorage(base.BlockDev):  # type: ignore[misc]  # ganeti is untyped
         return int(info["size_bytes"])
 
     def GetUserspaceAccessUri(self, hypervisor: str) -> str:
-        """QEMU's gluster:// URI for KVM (the daemon builds it, brackets for IPv6 included)."""
+        """QEMU's gluster:// URI for KVM (the daemon builds it, brackets for IPv6 included), as this Ganeti's kvm parses it."""
         if hypervisor != constants.HT_KVM:
             base.ThrowError("Hypervisor %s doesn't support Gluster userspace access", hypervisor)
-        return str(self._info()["uri"])
+        return as_ganetis_kvm_parses_it(str(self._info()["uri"]))
+
+
+def as_ganetis_kvm_parses_it(uri: str) -> str:
+    """The URI in a form this Ganeti's kvm hypervisor accepts, or a BlockDeviceError that says why there is none.
+
+    Ganeti 3.1 attaches disks with ``-blockdev`` and parses the URI itself
+    (``hv_kvm/kvm_utils.py``), knowing lower-case host names and IPv4 addresses
+    only: a host name is given in lower case (names are case-blind); an IPv6
+    address cannot be expressed there, and the instance would fail to start with
+    Ganeti's bare "Unsupported storage URI scheme".  Ganeti 3.0 hands the URI to
+    QEMU as it is.
+    """
+    try:
+        from ganeti.hypervisor.hv_kvm import kvm_utils
+    except ImportError:  # Ganeti 3.0: no parser
+        return uri
+    scheme, _, rest = uri.partition("://")
+    host, sep, tail = ("", "", rest) if rest.startswith("[") else rest.partition(":")
+    candidate = f"{scheme}://{host.lower()}{sep}{tail}"
+    try:
+        kvm_utils.ParseStorageUriToBlockdevParam(candidate)
+    except errors.HypervisorError:
+        _throw(
+            f"{uri}: Ganeti {constants.RELEASE_VERSION}'s kvm hypervisor cannot parse this gluster:// URI (it knows host names"
+            " and IPv4 addresses only, no IPv6 address): name the volume's server by a host name or an IPv4 address in the"
+            " gluster disk parameters, or use access=kernelspace"
+        )
+    return candidate
 
 
 class GlusterStorageUnit(container._Base):  # type: ignore[misc]

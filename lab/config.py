@@ -14,6 +14,25 @@ PREFIX = os.environ.get("GGL_PREFIX", "ggl")
 SUBNET = os.environ.get("GGL_SUBNET", "10.232.1")
 BASE = os.environ.get("GGL_BASE", f"/var/tmp/{PREFIX}-lab")
 CACHE = os.environ.get("GGL_CACHE", "/var/cache/ganeti-gluster-lab")
+RELEASE = os.environ.get("GGL_RELEASE", "bookworm")
+"""The nodes' Debian release: bookworm (Debian 12, Ganeti 3.0) or trixie (Debian 13, Ganeti 3.1)."""
+
+
+@dataclass(frozen=True)
+class Release:
+    """What differs between the nodes of two Debian releases."""
+
+    ganeti: str  # the Ganeti version its ``ganeti`` package installs
+    unified_cgroups: bool  # its systemd needs nspawn's unified hierarchy (257 refuses the host's hybrid layout)
+
+    @property
+    def ganeti_dir(self) -> str:
+        """Where that Ganeti version's Python package lives on a node."""
+        return f"/usr/share/ganeti/{self.ganeti}"
+
+
+RELEASES = {"bookworm": Release("3.0", unified_cgroups=False), "trixie": Release("3.1", unified_cgroups=True)}
+NODE_RELEASE = RELEASES[RELEASE]
 DOMAIN = f"{PREFIX}.test"  # .test is reserved: it can never resolve to anything real
 PREFIXLEN = 24
 BRIDGE_NS = f"{PREFIX}-br"

@@ -24,6 +24,7 @@ from . import config
 MODULES = ("virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci", "virtio_blk")
 INIT = os.path.join(os.path.dirname(__file__), "guest_init.sh")
 LINE = re.compile(r"LABIO round=(\d+) errors=(\d+) boot=([0-9a-f-]{36})(?: [^\r\n]*)?\r?\n")  # whole lines only
+SECTORS = re.compile(r"LABIO round=\d+ errors=\d+ boot=[0-9a-f-]{36} [^\r\n]*\bsectors=(\d+)\r?\n")
 
 
 def _sh(*argv: str, cwd: str | None = None) -> str:
@@ -84,6 +85,11 @@ def ensure() -> tuple[str, str]:
 def parse(text: str) -> list[tuple[int, int, str]]:
     """Every report line in a piece of console output: (round, errors, boot id)."""
     return [(int(m[1]), int(m[2]), m[3]) for m in LINE.finditer(text)]
+
+
+def sectors(text: str) -> list[int]:
+    """The disk's size (512-byte sectors) the guest's kernel saw at each report line."""
+    return [int(m[1]) for m in SECTORS.finditer(text)]
 
 
 if __name__ == "__main__":

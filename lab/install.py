@@ -24,6 +24,8 @@ import subprocess
 import sys
 import textwrap
 
+from tests.support import ganeti_env
+
 from . import config
 from .node import Node
 
@@ -41,7 +43,9 @@ SHIM_FILES = ("__init__.py", "client.py", "errors.py", "ganeti_storage.py")
 def route() -> str:
     chosen = os.environ.get("GGL_INSTALL", "auto")
     if chosen == "auto":
-        return "deb" if os.path.isdir(os.path.join(SOURCE, "debian")) else "venv"
+        chosen = "deb" if os.path.isdir(os.path.join(SOURCE, "debian")) else "venv"
+    if chosen == "venv" and config.RELEASE != "bookworm":
+        raise RuntimeError("the venv route runs the README's Debian 12 steps (Python 3.11's paths): Debian 13 nodes take the deb route")
     return chosen
 
 
@@ -60,15 +64,31 @@ def wheelhouse() -> str:
     return out
 
 
-def debs() -> list[str]:
-    """Build the Debian packages of the committed tree once per run (scripts/build-deb.sh); the .deb files."""
-    out = os.path.join(config.BASE, "debs")
-    found = glob.glob(os.path.join(out, "*.deb"))
-    if found:
-        return found
-    r = subprocess.run(["bash", os.path.join(SOURCE, "scripts", "build-deb.sh"), "--out", out], capture_output=True, text=True, check=False)
-    assert r.returncode == 0, f"build-deb.sh failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+def build_debs(name: str, *options: str) -> list[str]:
+    """scripts/build-deb.sh of the committed tree into BASE/NAME, on the nodes' own Debian release.
+
+    The host's release builds them directly; another (Debian 13 nodes on this Debian 12 host)
+    builds them with its own tools in its cached tree (scripts/in-root.sh), into the checkout.
+    """
+    out = os.path.join(config.BASE, name)
+    shutil.rmtree(out, ignore_errors=True)
+    argv = ["bash", "scripts/build-deb.sh", *options]
+    if config.RELEASE == ganeti_env.codename():
+        argv += ["--out", out]
+    else:
+        inside = os.path.join(SOURCE, "build", f"lab-{config.PREFIX}-{name}")
+        argv = ["bash", "scripts/in-root.sh", config.RELEASE, *argv, "--out", inside]
+    r = subprocess.run(argv, cwd=SOURCE, capture_output=True, text=True, check=False)
+    assert r.returncode == 0, f"{' '.join(argv)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    if out not in argv:
+        shutil.move(inside, out)
     return sorted(glob.glob(os.path.join(out, "*.deb")))
+
+
+def debs() -> list[str]:
+    """The Debian packages of the committed tree, built once per run; the .deb files."""
+    found = glob.glob(os.path.join(config.BASE, "debs", "*.deb"))
+    return sorted(found) if found else build_debs("debs")
 
 
 def readme_block(name: str) -> str:
@@ -130,9 +150,15 @@ def install_deb(node: Node, packages: list[str]) -> None:
     _check_shim(node)
 
 
+def gluster_class_module(node: Node, version: str | None = None) -> str:
+    """The module of the class a Ganeti version's ``bdev.DEV_MAP["gluster"]`` is (the node's own version by default)."""
+    where = f"/usr/share/ganeti/{version}" if version else config.NODE_RELEASE.ganeti_dir
+    r = node.sh(f"cd {where} && python3 -c 'from ganeti.storage import bdev; print(bdev.DEV_MAP[\"gluster\"].__module__)'")
+    return r.stdout.strip()
+
+
 def _check_shim(node: Node) -> None:
-    r = node.sh("cd /usr/share/ganeti/3.0 && python3 -c 'from ganeti.storage import bdev; print(bdev.DEV_MAP[\"gluster\"].__module__)'")
-    assert r.stdout.strip() == "glusterd_mgr.ganeti_storage", r.stdout
+    assert gluster_class_module(node) == "glusterd_mgr.ganeti_storage"
     # Debian 12 runs Ganeti's daemons under ganeti.service (there is no ganeti-noded.service).
     node.sh("if systemctl is-active -q ganeti; then systemctl restart ganeti; fi")
 

@@ -131,7 +131,10 @@ class Node:
             "--bind=/dev/fuse", "--bind=/dev/kvm", "--bind=/dev/net/tun",
             "--console=pipe", "--link-journal=no", "--resolv-conf=off", "--timezone=off",
         ]  # fmt: skip
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=self._enter_cgroups)  # noqa: PLW1509 - no threads here
+        env = dict(os.environ)
+        if config.NODE_RELEASE.unified_cgroups:  # the container's cgroup2 tree under the host's unified/ subtree
+            env["SYSTEMD_NSPAWN_UNIFIED_HIERARCHY"] = "1"
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, preexec_fn=self._enter_cgroups)  # noqa: PLW1509 - no threads here
         log.close()
         self.boots += 1
 

@@ -14,7 +14,7 @@ if [ "${1:-}" = --debian ]; then
   debian=1
   shift
 fi
-bash scripts/install-deps.sh
+[ "$debian" = 1 ] && bash scripts/install-deps.sh --debian-only || bash scripts/install-deps.sh
 [ "$debian" = 1 ] && python=/usr/bin/python3 || python="$(python3 -c 'import sys; print(sys.executable)')"
 if [ "$(id -u)" = 0 ]; then
     # The interpreter may live under /root (pyenv), which nobody cannot enter: then the system's python3 runs them.

@@ -35,9 +35,12 @@ REPO = Path(__file__).resolve().parent.parent
 DEBIAN = REPO / "debian"
 DAEMON_PKG = "ganeti-gluster-mountd"
 GANETI_PKG = "ganeti-gluster-mountd-ganeti"
-GANETI_MODULE = "usr/share/ganeti/3.0/ganeti/storage/gluster.py"
+SHIM = "/usr/share/ganeti-gluster-mountd-ganeti/gluster.py"
+SHIMS = "/usr/libexec/ganeti-gluster-mountd-ganeti/ganeti-shims"
 CONFFILE = "/etc/ganeti/gluster-mountd.toml"
-UNIT = "lib/systemd/system/ganeti-gluster-mountd.service"
+UNIT = ("lib/systemd/system/ganeti-gluster-mountd.service" if ganeti_env.codename() == "bookworm"
+        else "usr/lib/systemd/system/ganeti-gluster-mountd.service")  # fmt: skip
+"""Where the building release's debhelper puts units (Debian 13 merged /lib into /usr/lib)."""
 STATE = "/var/lib/ganeti-gluster-mountd"
 
 
@@ -173,91 +176,119 @@ def test_daemon_package_imports_on_debian_python(built: Built) -> None:
     assert got.returncode == 0 and "gluster-mountctl" in got.stdout, got.stderr
 
 
-def test_ganeti_package_diverts_ganetis_module(built: Built) -> None:
+def test_ganeti_package_ships_the_shim_and_what_places_it(built: Built) -> None:
     deb = built[GANETI_PKG]
-    # The path is the real one of Debian's ganeti-3.0.
-    ganeti_env.ensure_unpacked()
-    assert os.path.exists(os.path.join(ganeti_env.TREE, GANETI_MODULE)), "ganeti-3.0 has no such module"
-    assert GANETI_MODULE in deb.members
-    shim = (deb.tree / GANETI_MODULE).read_text()
-    assert shim == (REPO / "ganeti-shim" / "gluster.py").read_text() == documented_shim()
-    depends = {d.strip().split()[0] for d in deb.field("Depends").split(",")}
-    assert depends == {"ganeti-3.0", DAEMON_PKG}
-    target = "/" + GANETI_MODULE
-    divert = '--divert "$G/gluster.py.distrib" "$G/gluster.py"'
-    preinst, postrm = deb.script("preinst"), deb.script("postrm")
-    assert "G=" + os.path.dirname(target) + "\n" in preinst and "G=" + os.path.dirname(target) + "\n" in postrm
-    assert re.search(r'dpkg-divert --package "\$PKG" --add --rename \\\n\s*' + re.escape(divert), preinst)
-    assert re.search(
-        r'remove\|abort-install\|disappear\)\n\s*dpkg-divert --package "\$PKG" --remove --rename \\\n\s*' + re.escape(divert), postrm
-    )
-    assert "PKG=ganeti-gluster-mountd-ganeti\n" in preinst and "PKG=ganeti-gluster-mountd-ganeti\n" in postrm
-    for name in ("postinst", "postrm"):
-        assert "restart_noded\n" in deb.script(name)
-    assert "interest-noawait /usr/lib/python3/dist-packages/glusterd_mgr" in deb.script("triggers")
+    assert (deb.tree / SHIM.lstrip("/")).read_text() == (REPO / "ganeti-shim" / "gluster.py").read_text() == documented_shim()
+    assert (deb.tree / SHIMS.lstrip("/")).read_text() == (REPO / "ganeti-shim" / "ganeti-shims").read_text()
+    assert deb.members[SHIMS.lstrip("/")].mode & 0o111
+    assert not [m for m in deb.members if m.startswith("usr/share/ganeti/")], "nothing in Ganeti's own folders: the helper places it"
+    assert deb.field("Depends").split(", ")[0] == "ganeti-3.1 | ganeti-3.0"
+    assert deb.field("Enhances") == "ganeti-3.0, ganeti-3.1"
+    # postinst places the shim in every installed version (and again on the trigger); prerm gives them back.
+    assert re.search(r'configure\|triggered\|abort-remove\)\n\s*"\$SHIMS" sync\n\s*"\$SHIMS" restart-noded\n', deb.script("postinst"))
+    assert re.search(r'remove\)\n\s*"\$SHIMS" undo\n\s*"\$SHIMS" restart-noded\n', deb.script("prerm"))
+    for name in ("postinst", "prerm"):
+        assert f"SHIMS={SHIMS}\n" in deb.script(name)
+    triggers = deb.script("triggers").splitlines()
+    for path in ("/usr/share/ganeti", "/usr/lib/python3/dist-packages/glusterd_mgr"):
+        assert f"interest-noawait {path}" in triggers
 
 
-def scratch_root(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
-    """A root with an empty dpkg database and Ganeti's real gluster.py: dpkg-divert works there through DPKG_ROOT."""
-    root = tmp_path / "root"
-    (root / "var/lib/dpkg/info").mkdir(parents=True)
-    for name in ("diversions", "status"):
-        (root / "var/lib/dpkg" / name).write_text("")
-    module = root / GANETI_MODULE
-    module.parent.mkdir(parents=True)
-    ganeti_env.ensure_unpacked()
-    shutil.copy(os.path.join(ganeti_env.TREE, GANETI_MODULE), module)
-    (module.parent / "__pycache__").mkdir()
-    (module.parent / "__pycache__" / "gluster.cpython-311.pyc").write_bytes(b"stale")
-    return root, module, {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DPKG_ROOT": str(root)}
+class ScratchRoot:
+    """A root with an empty dpkg database and the package's shim: dpkg-divert works there through DPKG_ROOT.
 
+    Ganeti versions are "installed" and "removed" in it as dpkg would: their real gluster.py written
+    or deleted under the name dpkg-divert says (the diverted one once this package diverts it).
+    """
 
-def divert(env: dict[str, str], *args: str) -> str:
-    got = run(["dpkg-divert", *args], env=env)
-    assert got.returncode == 0, got.stderr
-    return got.stdout.strip()
+    def __init__(self, tmp_path: Path) -> None:
+        self.root = tmp_path / "root"
+        (self.root / "var/lib/dpkg/info").mkdir(parents=True)
+        for name in ("diversions", "status"):
+            (self.root / "var/lib/dpkg" / name).write_text("")
+        shim = self.root / SHIM.lstrip("/")
+        shim.parent.mkdir(parents=True)
+        shutil.copy(REPO / "ganeti-shim" / "gluster.py", shim)
+        self.env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DPKG_ROOT": str(self.root)}
+
+    @staticmethod
+    def target(version: str) -> str:
+        """Ganeti's module as its package names it (absolute)."""
+        return "/" + ganeti_env.Ganeti(version).module("storage/gluster.py")
+
+    def module(self, version: str) -> Path:
+        return self.root / self.target(version).lstrip("/")
+
+    def install_ganeti(self, version: str) -> bytes:
+        """What dpkg unpacks of ganeti-X.Y; returns its gluster.py's bytes."""
+        ganeti = ganeti_env.Ganeti(version)
+        try:
+            ganeti.ensure_unpacked()
+        except ganeti_env.Unavailable as e:  # Debian 13: the lab's Debian 13 nodes install and remove the packages for real
+            pytest.skip(f"{e}: the 3.0-then-3.1 sequence needs both")
+        module = self.module(version)
+        (module.parent / "__pycache__").mkdir(parents=True, exist_ok=True)
+        (module.parent / "__pycache__" / "gluster.cpython-311.pyc").write_bytes(b"stale")
+        unpacked = self.root / self.divert("--truename", self.target(version)).lstrip("/")
+        shutil.copy(os.path.join(ganeti.tree, ganeti.module("storage/gluster.py")), unpacked)
+        return unpacked.read_bytes()
+
+    def remove_ganeti(self, version: str) -> None:
+        """What dpkg removes of ganeti-X.Y: its gluster.py, under the name it has now."""
+        (self.root / self.divert("--truename", self.target(version)).lstrip("/")).unlink()
+
+    def divert(self, *args: str) -> str:
+        got = run(["dpkg-divert", *args], env=self.env)
+        assert got.returncode == 0, got.stderr
+        return got.stdout.strip()
+
+    def shims(self, action: str) -> None:
+        got = run(["sh", str(REPO / "ganeti-shim" / "ganeti-shims"), action], env=self.env)
+        assert got.returncode == 0, got.stderr
+
+    def shimmed(self, version: str) -> bool:
+        """Whether version's gluster.py is the shim under this package's diversion (with no stale bytecode left)."""
+        if self.divert("--listpackage", self.target(version)) != GANETI_PKG:
+            return False
+        module = self.module(version)
+        assert module.is_symlink() and os.readlink(module) == SHIM
+        assert not (module.parent / "__pycache__" / "gluster.cpython-311.pyc").exists()
+        return True
+
+    def distrib(self, version: str) -> bytes:
+        return self.module(version).with_name("gluster.py.distrib").read_bytes()
 
 
 @pytest.mark.parametrize("by_hand_before", [False, True])
-def test_maintainer_scripts_divert_and_restore_ganetis_module(tmp_path: Path, by_hand_before: bool) -> None:
-    """preinst → unpack → postinst → postrm remove, with the real dpkg-divert on a scratch root."""
-    root, module, env = scratch_root(tmp_path)
-    original = module.read_bytes()
-    target = "/" + GANETI_MODULE
+def test_shims_follow_every_ganeti_version(tmp_path: Path, by_hand_before: bool) -> None:
+    """Ganeti 3.0; the package; 3.1 beside it (the trigger); 3.1 upgraded; 3.0 removed; the package removed."""
+    root = ScratchRoot(tmp_path)
+    own = {"3.0": root.install_ganeti("3.0")}
+    (root.root / "usr/share/ganeti/default").symlink_to("3.0")  # Ganeti's link to the version in use
     if by_hand_before:  # the README's manual route was taken on this node before
-        divert(env, "--package", DAEMON_PKG, "--add", "--rename", "--divert", target + ".distrib", target)
-        module.write_text(documented_shim())
-    script = DEBIAN / f"{GANETI_PKG}.preinst"
-    got = run(["sh", str(script), "install"], env=env)
-    assert got.returncode == 0, got.stderr
-    assert divert(env, "--listpackage", target) == GANETI_PKG
-    assert (root / (GANETI_MODULE + ".distrib")).read_bytes() == original and not module.exists()
-    module.write_text(documented_shim())  # what dpkg unpacks
-    got = run(["sh", str(DEBIAN / f"{GANETI_PKG}.postinst"), "configure", ""], env=env)
-    assert got.returncode == 0, got.stderr
-    assert not (module.parent / "__pycache__" / "gluster.cpython-311.pyc").exists()
-    got = run(["sh", str(script), "upgrade", "0.1.0"], env=env)  # an upgrade keeps the one diversion
-    assert got.returncode == 0, got.stderr
-    assert divert(env, "--listpackage", target) == GANETI_PKG
-    module.unlink()  # what dpkg removes
-    got = run(["sh", str(DEBIAN / f"{GANETI_PKG}.postrm"), "remove"], env=env)
-    assert got.returncode == 0, got.stderr
-    assert divert(env, "--listpackage", target) == ""
-    assert module.read_bytes() == original and not (root / (GANETI_MODULE + ".distrib")).exists()
-
-
-def restart_noded_body(script: str) -> str:
-    return script.split("restart_noded() {", 1)[1].split("\n}\n", 1)[0]
-
-
-def test_noded_restart_is_the_same_in_postinst_and_postrm() -> None:
-    postinst = (DEBIAN / f"{GANETI_PKG}.postinst").read_text()
-    postrm = (DEBIAN / f"{GANETI_PKG}.postrm").read_text()
-    assert restart_noded_body(postinst) == restart_noded_body(postrm)
+        root.divert("--package", DAEMON_PKG, "--add", "--rename", "--divert", root.target("3.0") + ".distrib", root.target("3.0"))
+        root.module("3.0").write_text(documented_shim())
+    root.shims("sync")  # postinst configure
+    assert root.shimmed("3.0") and root.distrib("3.0") == own["3.0"]
+    assert len(root.divert("--list").splitlines()) == 1, "one diversion: not the default link's path"
+    own["3.1"] = root.install_ganeti("3.1")  # gnt-cluster upgrade's first step; the trigger runs postinst again
+    assert not root.shimmed("3.1")
+    root.shims("sync")
+    assert root.shimmed("3.0") and root.shimmed("3.1") and root.distrib("3.1") == own["3.1"]
+    root.install_ganeti("3.1")  # an upgrade of ganeti-3.1 unpacks its file at the diverted name: the shim stays
+    root.shims("sync")
+    assert root.shimmed("3.1") and root.distrib("3.1") == own["3.1"]
+    root.remove_ganeti("3.0")  # after the upgrade the old version goes; the trigger again
+    root.shims("sync")
+    assert "/3.0/" not in root.divert("--list") and not root.module("3.0").exists() and root.shimmed("3.1")
+    root.shims("undo")  # prerm remove
+    assert root.divert("--list") == ""
+    assert root.module("3.1").read_bytes() == own["3.1"] and not root.module("3.1").is_symlink()
+    assert not root.module("3.1").with_name("gluster.py.distrib").exists()
 
 
 def fake_ganeti(tmp_path: Path, noded_running: bool, policy: int | None = None) -> tuple[Path, Path]:
-    """The -ganeti postinst with daemon-util, systemd and policy-rc.d replaced by recorders."""
+    """The helper's restart-noded with daemon-util, systemd and policy-rc.d replaced by recorders."""
     log = tmp_path / "calls"
     bindir = tmp_path / "bin"
     bindir.mkdir()
@@ -270,10 +301,9 @@ def fake_ganeti(tmp_path: Path, noded_running: bool, policy: int | None = None) 
     rcd.write_text(f"#!/bin/sh\nexit {104 if policy is None else policy}\n")
     for tool in (du, rcd):
         tool.chmod(0o755)
-    script = (DEBIAN / f"{GANETI_PKG}.postinst").read_text()
+    script = (REPO / "ganeti-shim" / "ganeti-shims").read_text()
     script = script.replace("DU=/usr/lib/ganeti/daemon-util", f"DU={du}").replace("[ -d /run/systemd/system ]", "false")
-    script = script.replace("G=/usr/share/ganeti/3.0/ganeti/storage", f"G={tmp_path}/storage")
-    path = tmp_path / "postinst"
+    path = tmp_path / "ganeti-shims"
     path.write_text(script)
     return path, log
 
@@ -281,7 +311,7 @@ def fake_ganeti(tmp_path: Path, noded_running: bool, policy: int | None = None) 
 @pytest.mark.parametrize("running", [True, False])
 def test_postinst_restarts_only_a_running_noded(tmp_path: Path, running: bool) -> None:
     script, log = fake_ganeti(tmp_path, noded_running=running)
-    got = run(["sh", str(script), "configure", ""], env={"PATH": f"{tmp_path}/bin:/usr/bin:/bin"})
+    got = run(["sh", str(script), "restart-noded"], env={"PATH": f"{tmp_path}/bin:/usr/bin:/bin"})
     assert got.returncode == 0, got.stderr
     calls = log.read_text().splitlines()
     if running:
@@ -292,7 +322,7 @@ def test_postinst_restarts_only_a_running_noded(tmp_path: Path, running: bool) -
 
 def test_postinst_honours_policy_rc_d(tmp_path: Path) -> None:
     script, log = fake_ganeti(tmp_path, noded_running=True, policy=101)
-    got = run(["sh", str(script), "configure", ""], env={"PATH": f"{tmp_path}/bin:/usr/bin:/bin"})
+    got = run(["sh", str(script), "restart-noded"], env={"PATH": f"{tmp_path}/bin:/usr/bin:/bin"})
     assert got.returncode == 0, got.stderr
     assert log.read_text().splitlines() == ["daemon-util check ganeti-noded"]
     assert "policy-rc.d forbids" in got.stderr

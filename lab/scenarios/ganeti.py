@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from lab import cluster, config, guest
 from lab.cluster import Lab
@@ -179,6 +182,15 @@ class Ganeti:
         """What the guest's serial console prints for a moment on its primary node (kernel messages too)."""
         return qemu_socket(self.primary(name), f"{KVM_CTRL}/{name}.serial", seconds)
 
+    def guest_sectors(self, name: str) -> int:
+        """The disk's size (512-byte sectors) the guest's kernel sees now, from its latest report."""
+        return poll(f"{name}'s guest to report its disk size", lambda: guest.sectors(self.console_text(name))[-1:], deadline=60)[0]
+
+    def qemu_cmdline(self, name: str) -> str:
+        """The command line of the instance's QEMU on its primary node."""
+        pidfile = f"/var/run/ganeti/kvm-hypervisor/pid/{name}"
+        return self.primary(name).sh(f"tr '\\0' ' ' < /proc/$(cat {pidfile})/cmdline").stdout
+
     def guest_progress(self, name: str, deadline: float = 120) -> tuple[int, int, str]:
         """The latest report of a guest, waiting until it reports at all."""
 
@@ -235,6 +247,17 @@ class Ganeti:
             raise AssertionError(f"{name}'s guest rebooted: {since} -> {last}\n{self.guest_report(name, seen, context)}")
         assert last[1] == 0, f"{name}'s guest counted {last[1]} I/O errors by round {last[0]}\n{self.guest_report(name, seen, context)}"
         return last
+
+
+def kvm_fixture(name: str) -> Any:
+    """A module-scoped fixture ``name``: a KVM guest called ``name`` doing I/O on node1 for the module's scenarios."""
+
+    @pytest.fixture(scope="module", name=name)
+    def instance(lab: Lab, g: Ganeti) -> Iterator[str]:
+        with g.kvm_instance(name, lab.nodes[0]) as started:
+            yield started
+
+    return instance
 
 
 def qemu_socket(node: Node, path: str, seconds: float, *commands: str) -> str:
