@@ -59,6 +59,6 @@ def heal(host: Host) -> None:
 
 
 def teardown() -> None:
-    """Delete every namespace of this prefix; their veths and the bridge go with them."""
+    """Delete every namespace of this prefix, and what still runs in it; their veths and the bridge go with them."""
     for ns in namespaces():
-        sh("ip", "netns", "del", ns, check=False)
+        glusterlab.delete_netns(ns)

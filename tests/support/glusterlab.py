@@ -79,6 +79,26 @@ def scratch(base: str, tag: str) -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def delete_netns(name: str) -> None:
+    """Kill whatever still runs in a network namespace, then delete it.
+
+    glusterd starts a self-heal daemon for a replicated volume whose command line names nothing of the
+    lab's folder; killed by its namespace, it cannot outlive the test as a stray process.
+    """
+    pids = [int(p) for p in sh("ip", "netns", "pids", name, check=False).stdout.split()]
+    procs = []
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+            procs.append(proc)
+        except psutil.Error:
+            pass
+    psutil.wait_procs(procs, timeout=10)
+    sh("ip", "netns", "del", name, check=False)
+
+
 def cleanup_leftovers(base: str = DEFAULT_BASE, prefix: str = PREFIX) -> None:
     """Remove what any earlier run left: processes, mounts, namespaces, links, files."""
     detach_under(base)
@@ -92,7 +112,7 @@ def cleanup_leftovers(base: str = DEFAULT_BASE, prefix: str = PREFIX) -> None:
     for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
         name = line.split()[0] if line.split() else ""
         if name.startswith(prefix):
-            sh("ip", "netns", "del", name, check=False)
+            delete_netns(name)
     for line in sh("ip", "-o", "link", "show", check=False).stdout.splitlines():
         ifname = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
         if ifname.startswith(prefix):
@@ -266,7 +286,7 @@ class GlusterServer:
             except psutil.Error:
                 pass
         psutil.wait_procs(lab_processes(self.dir), timeout=10)
-        sh("ip", "netns", "del", self.netns, check=False)
+        delete_netns(self.netns)
         sh("ip", "link", "del", self.host_if, check=False)
 
 
