@@ -724,7 +724,8 @@ class Core:
         """
         path = log_file_for(self.config.log_dir, vs.mountpoint)
         size = yield from ask(LogSize(path))
-        start = max(0, size - LOG_WINDOW) if vs.log_offset is None or size < vs.log_offset else max(vs.log_offset, size - LOG_WINDOW)
+        read = 0 if vs.log_offset is None or size < vs.log_offset else vs.log_offset  # nothing yet, or a new log
+        start = max(read, size - LOG_WINDOW)
         vs.links.feed((yield from ask(LogTail(path, start))))
         vs.log_offset = size
         now = yield from ask(Now())
