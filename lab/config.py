@@ -7,7 +7,10 @@ The default subnet ``10.232.1`` never meets the test suite's ``10.231.x``.
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 PREFIX = os.environ.get("GGL_PREFIX", "ggl")
@@ -80,3 +83,12 @@ def etc_hosts() -> str:
     for h in (*NODES, *SERVERS):
         lines.append(f"{h.address}\t{h.fqdn} {h.name}")
     return "\n".join(lines) + "\n"
+
+
+@contextmanager
+def cache_lock(name: str) -> Iterator[None]:
+    """Held while building the cache entry ``name``: two runs side by side (CI's two tracks) build it once."""
+    os.makedirs(CACHE, exist_ok=True)
+    with open(os.path.join(CACHE, f"{name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

@@ -45,8 +45,14 @@ def ensure() -> tuple[str, str]:
         tag = hashlib.sha256(f.read() + pkg.encode() + ",".join(MODULES).encode()).hexdigest()[:12]
     out = os.path.join(config.CACHE, f"guest-{tag}")
     vmlinuz, initrd = os.path.join(out, "vmlinuz"), os.path.join(out, "initrd.img")
-    if os.path.exists(initrd):
-        return vmlinuz, initrd
+    with config.cache_lock("guest"):
+        if not os.path.exists(initrd):
+            _build(pkg, out)
+    return vmlinuz, initrd
+
+
+def _build(pkg: str, out: str) -> None:
+    """The kernel of ``pkg`` and an initramfs of busybox, MODULES and INIT into the folder ``out``."""
     with tempfile.TemporaryDirectory(dir=config.CACHE) as tmp:
         _sh("apt-get", "download", pkg, cwd=tmp)
         deb = glob.glob(os.path.join(tmp, "*.deb"))[0]
@@ -81,7 +87,6 @@ def ensure() -> tuple[str, str]:
         with open(os.path.join(out + ".new", "initrd.img"), "wb") as f:
             f.write(buf.getvalue())
         os.rename(out + ".new", out)
-    return vmlinuz, initrd
 
 
 def parse(text: str) -> list[tuple[int, int, str]]:

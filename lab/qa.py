@@ -3,33 +3,31 @@
 Ganeti's developers run ``qa/ganeti-qa.py`` on real clusters before a release;
 nobody runs its gluster instance tests.  Here it runs against the lab's
 existing cluster (never created or destroyed by QA) with the configuration in
-``lab/qa/gluster.json``, once per hypervisor.  What QA needs around it is made
-here and undone after: the package and what it depends on (downloaded on the
-host, as the project's own packages are, so the root file system's recipe is
-untouched), root's ssh to every node with known host keys, the instance names
-in ``/etc/hosts``, and the cluster settings of the run (see ``session``).
+``lab/qa/gluster.json``, once per hypervisor.  The suite is in every node's tree
+(``lab/rootfs.py``: ``ganeti-testsuite`` of the node's release, and ``iptables``,
+whose rules QA clears on every node before it starts).  What else QA needs is
+made here and undone after: root's ssh to every node with known host keys, the
+instance names in ``/etc/hosts``, and the cluster settings of the run (see
+``session``).
 """
 
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import os
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import config, install, rootfs
+from . import config
 from .cluster import Lab
 from .node import Node
 
-PACKAGES = ("ganeti-testsuite", "iptables")  # QA clears its iptables rules on every node before it starts
 TESTSUITE = "/usr/share/ganeti/testsuite"
 CONFIG = Path(__file__).with_name("qa") / "gluster.json"
 INSIDE = "/root/lab-qa"
@@ -48,40 +46,12 @@ WRAPPER_PATH = "/usr/local/sbin/gnt-cluster"
 OS_PARAMETERS = "/srv/ganeti/os/noop/parameters.list"  # lab/node.py's OS for every instance
 
 
-def debs() -> list[str]:
-    """``PACKAGES`` and what they need beyond the nodes' root file system, downloaded once on the host.
-
-    apt resolves them against the root file system's own dpkg status, so only what a
-    node lacks is fetched; the download is cached by the root file system's recipe."""
-    out = os.path.join(config.CACHE, f"qa-debs-{rootfs.key()}-{hashlib.sha256(' '.join(PACKAGES).encode()).hexdigest()[:8]}")
-    if not os.path.isdir(out):
-        subprocess.run(["apt-get", "update", "-qq"], check=True)
-        status = os.path.join(rootfs.path(), "var", "lib", "dpkg", "status")
-        sim = subprocess.run(["apt-get", "-s", "-o", f"Dir::State::status={status}", "install", "--no-install-recommends", *PACKAGES],
-                             capture_output=True, text=True, check=True).stdout  # fmt: skip
-        wanted = [f"{name}={version}" for name, version in re.findall(r"^Inst (\S+) \((\S+) ", sim, re.M)]
-        assert wanted, f"apt-get found nothing to install for {PACKAGES}:\n{sim}"
-        tmp = out + ".new"
-        shutil.rmtree(tmp, ignore_errors=True)
-        os.makedirs(tmp)
-        subprocess.run(["apt-get", "download", *wanted], cwd=tmp, check=True, capture_output=True)
-        os.rename(tmp, out)
-    return sorted(glob.glob(os.path.join(out, "*.deb")))
-
-
-def install_suite(node: Node, packages: list[str]) -> None:
-    d = install.stage(node, {os.path.basename(p): p for p in packages}, inside=INSIDE + "/debs")
-    names = " ".join(f"./{os.path.basename(p)}" for p in packages)
-    node.sh(f"set -e; cd {d}; DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends {names}")
-
-
 def instance_name(short: str) -> str:
     return f"{short}.{config.DOMAIN}"
 
 
 def prepare_nodes(lab: Lab) -> None:
     """What QA takes for granted on every node: the suite, resolvable instance names, root's ssh."""
-    packages = debs()
     known = []
     for n in lab.nodes:
         for key in sorted(glob.glob(n.path("/etc/ssh/ssh_host_*_key.pub"))):
@@ -89,8 +59,6 @@ def prepare_nodes(lab: Lab) -> None:
             known.append(f"{n.host.fqdn},{n.name},{n.host.address} {kind} {blob}\n")
     hosts = "".join(f"{config.SUBNET}.{last}\t{instance_name(s)} {s}\n" for s, last in INSTANCES)
     for n in lab.nodes:
-        if n.run("dpkg-query", "-W", "ganeti-testsuite", check=False).returncode != 0:
-            install_suite(n, packages)
         # QA's instance-modify sets the OS parameter os-image (and back); Ganeti validates it against the OS.
         if "os-image" not in open(n.path(OS_PARAMETERS)).read():
             with open(n.path(OS_PARAMETERS), "a") as f:

@@ -53,6 +53,9 @@ NODE_PACKAGES = (
     "python3-psutil",
     "python3-prometheus-client",
     "python3-jsonschema",
+    # Ganeti's own QA suite of the node's release (lab/qa.py), and iptables, whose rules QA clears.
+    "ganeti-testsuite",
+    "iptables",
 )
 # Runs inside the new tree: no host keys baked in (each node makes its own), no
 # first-boot surprises, root may log in by key.
@@ -117,7 +120,13 @@ class Recipe:
         target = self.path()
         if os.path.exists(os.path.join(target, ".complete")):
             return target, None
-        os.makedirs(config.CACHE, exist_ok=True)
+        with config.cache_lock(f"rootfs-{self.name}"):
+            if os.path.exists(os.path.join(target, ".complete")):
+                return target, None
+            return target, self._build(target)
+
+    def _build(self, target: str) -> float:
+        """mmdebstrap into a temporary folder renamed into place; the seconds it took."""
         mine = f"rootfs-{self.name}-"
         for old in os.listdir(config.CACHE):  # a killed build of this name leaves a half tree
             if old.startswith(mine) and ".building-" in old:
@@ -141,7 +150,7 @@ class Recipe:
         for old in os.listdir(config.CACHE):  # keep only this name's current tree (other names' stay), and no unnamed one
             if (old.startswith(mine) and old != os.path.basename(target)) or re.fullmatch(r"rootfs-[0-9a-f]{16}", old):
                 shutil.rmtree(os.path.join(config.CACHE, old), ignore_errors=True)
-        return target, time.monotonic() - start
+        return time.monotonic() - start
 
 
 NODES = {release: Recipe(f"node-{release}", release, NODE_PACKAGES, NODE_HOOK) for release in ("bookworm", "trixie")}
