@@ -84,6 +84,7 @@ def cluster_init_argv() -> list[str]:
         f"kernel_path={vmlinuz}", f"initrd_path={initrd}", "root_path=/dev/vda",
         'kernel_args=console=ttyS0 panic=1', "serial_console=true", "vnc_bind_address=",
         *KVM_ACCEL, "use_chroot=false", "security_model=none", *MIGRATION,
+        "vhost_net=false",  # a container has no /dev/vhost-net (Ganeti 3.1 turns it on by default)
     ])  # fmt: skip
     s1 = config.SERVERS[0]
     return [
