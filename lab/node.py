@@ -129,6 +129,9 @@ class Node:
             f"--hostname={self.host.fqdn}",
             f"--network-namespace-path=/run/netns/{self.host.netns}",
             "--bind=/dev/fuse", "--bind=/dev/kvm", "--bind=/dev/net/tun",
+            # nspawn's own set lacks it with a network namespace given by path: a node's Ganeti
+            # (started by systemd or over ssh) could not make the tap device of an instance's NIC.
+            "--capability=CAP_NET_ADMIN",
             "--console=pipe", "--link-journal=no", "--resolv-conf=off", "--timezone=off",
         ]  # fmt: skip
         env = dict(os.environ)
