@@ -129,7 +129,8 @@ class QaRun:
 def run(lab: Lab, hv: str, timeout: float = 3600) -> QaRun:
     """ganeti-qa.py on the master with the lab's configuration for ``hv``.  Its output goes, as it runs,
     to a file in the master (``tail -f`` it from the host under the node's tree); afterwards it is kept
-    as ``/var/tmp/PREFIX-qa-HV.log``, outside the lab's folder, so it outlives the lab."""
+    as ``/var/tmp/PREFIX-qa-HV.log``, outside the lab's folder, so it outlives the lab; so do each node's
+    Ganeti logs of a failed run (``/var/tmp/PREFIX-qa-HV-NODE/``), where a step's traceback is."""
     m = lab.master
     prepare_nodes(lab)
     cfg, inside_log = f"{INSIDE}/{hv}.json", f"{INSIDE}/{hv}.log"
@@ -141,6 +142,11 @@ def run(lab: Lab, hv: str, timeout: float = 3600) -> QaRun:
         seconds = time.monotonic() - t
     log = os.path.abspath(os.path.join(config.BASE, "..", f"{config.PREFIX}-qa-{hv}.log"))
     shutil.copy(m.path(inside_log), log)
+    if r.returncode != 0:
+        for n in lab.nodes:
+            kept = f"{log[: -len('.log')]}-{n.name}"
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(n.path("/var/log/ganeti"), kept)
     with open(log) as f:
         return QaRun(r.returncode, seconds, log, f.read())
 
