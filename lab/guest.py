@@ -21,8 +21,7 @@ import tempfile
 
 from . import config
 
-MODULES = ("virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci", "virtio_blk",
-           "evdev", "button")  # the last two: ACPI's power button as an input event, for acpid
+MODULES = ("virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci", "virtio_blk")
 INIT = os.path.join(os.path.dirname(__file__), "guest_init.sh")
 LINE = re.compile(r"LABIO round=(\d+) errors=(\d+) boot=([0-9a-f-]{36})(?: [^\r\n]*)?\r?\n")  # whole lines only
 SECTORS = re.compile(r"LABIO round=\d+ errors=\d+ boot=[0-9a-f-]{36} [^\r\n]*\bsectors=(\d+)\r?\n")
@@ -59,11 +58,10 @@ def _build(pkg: str, out: str) -> None:
         _sh("dpkg-deb", "-x", deb, os.path.join(tmp, "k"))
         kdir = os.path.join(tmp, "k")
         root = os.path.join(tmp, "initrd")
-        for d in ("bin", "proc", "sys", "dev", "tmp", "etc", "lib/modules"):
+        for d in ("bin", "proc", "sys", "dev", "tmp", "lib/modules"):
             os.makedirs(os.path.join(root, d))
         shutil.copy("/bin/busybox", os.path.join(root, "bin", "busybox"))
-        for applet in ("sh", "mount", "insmod", "cat", "usleep", "sleep", "yes", "head", "dd", "cmp", "echo",
-                       "mkdir", "printf", "chmod", "acpid", "poweroff"):
+        for applet in ("sh", "mount", "insmod", "cat", "usleep", "sleep", "yes", "head", "dd", "cmp", "echo"):
             os.symlink("busybox", os.path.join(root, "bin", applet))
         for i, mod in enumerate(MODULES):
             found = glob.glob(os.path.join(kdir, "lib/modules/*/kernel/**", f"{mod}.ko*"), recursive=True)

@@ -5,13 +5,10 @@
 # errors counts every round whose write or read-back failed; the lab asserts it stays 0.  Each line
 # ends with last-failure=STEP@ROUND (write, read or compare; "none"), so any console read tells which,
 # and sectors, the disk's size as the guest's kernel sees it (grow-disk on Ganeti 3.1 tells QEMU, which
-# tells the guest).  ACPI's power button powers the guest off at once (busybox acpid), as a real OS would:
-# Ganeti's shutdown then needs no timeout, and QEMU's pc machine can hot-plug (PCI hotplug is ACPI).
+# tells the guest).
 export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 for m in /lib/modules/*.ko; do insmod "$m" 2>/dev/null; done
-mkdir -p /etc/acpi/PWRF; printf '#!/bin/sh\necho "LABIO power-off" > /dev/console\npoweroff -f\n' > /etc/acpi/PWRF/00000080
-chmod 755 /etc/acpi/PWRF/00000080; acpid -d -c /etc/acpi > /dev/console 2>&1 &
 n=0; while [ ! -b /dev/vda ] && [ $n -lt 100 ]; do n=$((n+1)); usleep 100000; done
 boot=$(cat /proc/sys/kernel/random/boot_id)
 [ -b /dev/vda ] || { while :; do echo "LABIO nodisk boot=$boot"; sleep 1; done; }
