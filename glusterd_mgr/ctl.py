@@ -24,9 +24,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO, TypeVar
 
 from .client import DEFAULT_SOCKET, DEFAULT_TIMEOUT, Client, DaemonNotRunning
+from .core.errors import MountdError
+from .core.holders import HOLDER_KINDS
 from .core.results import Status, VolumeStatus
-from .errors import MountdError
-from .holders import HOLDER_KINDS
 
 EXIT_OK = 0
 EXIT_FAILED = 1

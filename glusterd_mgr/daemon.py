@@ -24,7 +24,7 @@ from twisted.logger import (
 
 from .app.service import Daemon
 from .app.settings import parse_args
-from .errors import MountdError
+from .core.errors import MountdError
 
 log = Logger()
 

@@ -44,9 +44,9 @@ from ganeti import constants, errors
 from ganeti.storage import base, container
 
 from . import client as mountd_client
+from .core.errors import MountdError
+from .core.holders import Process
 from .core.results import DiskInfoResult, VolumeStatus
-from .errors import MountdError
-from .holders import Process
 
 SOCKET_ENV = "GANETI_GLUSTER_MOUNTD_SOCKET"
 HOLDER_KIND = "instance"

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from .fuse_client import adopt_argv, client_mount, scope_unit
+from .core.fuse_client import adopt_argv, client_mount, scope_unit
 from .shell.system import glusterfs_processes, unit_of_pid
 
 SERVICE = "ganeti-gluster-mountd.service"

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from twisted.logger import globalLogPublisher
 
-from glusterd_mgr.mounts import UnmountMode
+from glusterd_mgr.core.mounts import UnmountMode
+from glusterd_mgr.core.volume import VolumeSpec
 from glusterd_mgr.shell.driver import EngineConfig
 from glusterd_mgr.shell.node import Node, NodeOptions
-from glusterd_mgr.volume import VolumeSpec
 
 from .support import glusterlab
 from .support.daemon_proc import DaemonProcess

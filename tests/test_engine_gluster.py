@@ -10,13 +10,13 @@ import uuid
 import pytest
 import pytest_twisted
 
-from glusterd_mgr import errors
+from glusterd_mgr.core import errors
 from glusterd_mgr.core.effects import Metric
-from glusterd_mgr.holders import Holder
-from glusterd_mgr.mounts import UnmountMode
+from glusterd_mgr.core.holders import Holder
+from glusterd_mgr.core.mounts import UnmountMode
+from glusterd_mgr.core.volume import VolumeSpec
 from glusterd_mgr.shell import disks
-from glusterd_mgr.statvfs import MIB
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.shell.statvfs import MIB
 
 from .conftest import NodeFactory
 from .support import glusterlab, kernel

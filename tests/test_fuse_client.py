@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from glusterd_mgr import rehome
-from glusterd_mgr.fuse_client import (
+from glusterd_mgr.core.fuse_client import (
     SLICE,
     ClientStats,
     adopt_argv,
@@ -19,8 +19,8 @@ from glusterd_mgr.fuse_client import (
     scoped_argv,
     unit_of_cgroup,
 )
-from glusterd_mgr.mounts import client_argv
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.core.mounts import client_argv
+from glusterd_mgr.core.volume import VolumeSpec
 
 SPEC = VolumeSpec(host="gs1", port=24007, volume="gv0")
 

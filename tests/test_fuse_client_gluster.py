@@ -12,10 +12,10 @@ import pytest
 import pytest_twisted
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
-from glusterd_mgr import fuse_client
-from glusterd_mgr.holders import Holder
-from glusterd_mgr.metrics import Metrics
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.app.metrics import Metrics
+from glusterd_mgr.core import fuse_client
+from glusterd_mgr.core.holders import Holder
+from glusterd_mgr.core.volume import VolumeSpec
 
 from .conftest import NodeFactory
 from .support import glusterlab, kernel

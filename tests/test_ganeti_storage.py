@@ -28,7 +28,7 @@ from typing import Any, TypeVar, cast
 import psutil
 import pytest
 
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.core.volume import VolumeSpec
 
 from .support import ganeti_env, glusterlab, kernel
 from .support.daemon_proc import REPO, DaemonProcess

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from glusterd_mgr.errors import StateError
-from glusterd_mgr.holders import Holder, HolderTable
+from glusterd_mgr.core.errors import StateError
+from glusterd_mgr.core.holders import Holder, HolderTable
+from glusterd_mgr.core.volume import VolumeSpec
 from glusterd_mgr.shell import journal
 from glusterd_mgr.shell.journal import FORMAT_VERSION, Change, JournalFile, apply, encode_header, replay
-from glusterd_mgr.volume import VolumeSpec
 
 BOOT = "6f1c3a52-9d1e-4b8a-8a51-2f0e3c9b7d10"
 OTHER_BOOT = "0b5d2e11-7a4c-4e2f-9c3d-8e1f6a2b4c50"

@@ -15,9 +15,9 @@ import psutil
 import pytest
 import pytest_twisted
 
-from glusterd_mgr.holders import Holder
-from glusterd_mgr.volfile_servers import FILE_NAME
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.core.holders import Holder
+from glusterd_mgr.core.volfile_servers import FILE_NAME
+from glusterd_mgr.core.volume import VolumeSpec
 
 from .conftest import NodeFactory
 from .support import glusterlab, kernel

@@ -14,15 +14,15 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.server import Site
 
 from .. import __version__
-from ..holders import Holder
-from ..metrics import Metrics, MetricsResource
-from ..rpc import CappedRequest, Dispatcher, JsonRpcResource, RpcStats
-from ..schema import load as load_schemas
-from ..schema import openrpc
+from ..core.holders import Holder
+from ..core.volume import VolumeSpec
 from ..shell.driver import Engine
 from ..shell.node import Node, NodeOptions
-from ..volume import VolumeSpec
+from .metrics import Metrics, MetricsResource
 from .notify import Watchdog, sd_notify
+from .rpc import CappedRequest, Dispatcher, JsonRpcResource, RpcStats
+from .schema import load as load_schemas
+from .schema import openrpc
 from .settings import Settings, engine_config
 from .watch import ConfigWatcher
 

@@ -8,9 +8,10 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
-from .. import __version__, fuse_client, policy
+from .. import __version__
 from ..client import DEFAULT_SOCKET
-from ..mounts import UnmountMode
+from ..core import fuse_client, policy
+from ..core.mounts import UnmountMode
 from ..shell.driver import EngineConfig
 
 DEFAULT_STATE_DIR = "/var/lib/ganeti-gluster-mountd"

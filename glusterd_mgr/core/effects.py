@@ -13,9 +13,9 @@ from collections.abc import Generator, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
-from ..fuse_client import ClientStats
-from ..holders import Change, Process
-from ..policy import DiskPath
+from .fuse_client import ClientStats
+from .holders import Change, Process
+from .policy import DiskPath
 from .results import DiskResult, Space
 
 R = TypeVar("R")

@@ -18,13 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import cast
 
-from .. import client_log, fuse_client, volfile_servers
-from ..errors import Disconnected, MountdError, MountFailed, NotMounted, OperationTimeout, StorageError, VolumeConflict
-from ..holders import Change, Holder, HolderTable
-from ..mountinfo import MountRecord, stack_in
-from ..mounts import CLIENT, Action, Probe, UnmountMode, client_argv, decide, diagnose_log, log_file_for, umount_argv
-from ..policy import DEFAULT_DISK_FOLDER, DiskPath, check_disk_path, check_storage_dir
-from ..volume import VolumeSpec, parse_source, same_volume
+from . import client_log, fuse_client, volfile_servers
 from .effects import (
     After,
     Begin,
@@ -65,6 +59,11 @@ from .effects import (
     WriteState,
     ask,
 )
+from .errors import Disconnected, MountdError, MountFailed, NotMounted, OperationTimeout, StorageError, VolumeConflict
+from .holders import Change, Holder, HolderTable
+from .mountinfo import MountRecord, stack_in
+from .mounts import CLIENT, Action, Probe, UnmountMode, client_argv, decide, diagnose_log, log_file_for, umount_argv
+from .policy import DEFAULT_DISK_FOLDER, DiskPath, check_disk_path, check_storage_dir
 from .results import (
     AcquireResult,
     DiskCreated,
@@ -78,6 +77,7 @@ from .results import (
     Space,
     VolumeStatus,
 )
+from .volume import VolumeSpec, parse_source, same_volume
 
 
 class Phase(enum.Enum):

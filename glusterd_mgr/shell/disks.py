@@ -15,10 +15,10 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from ..core.errors import DiskExists, NoSuchDisk, PathRefused, StorageError
+from ..core.policy import DiskPath
 from ..core.results import DiskCreated, DiskFacts, DiskGrown, DiskRemoved, DiskRenamed
-from ..errors import DiskExists, NoSuchDisk, PathRefused, StorageError
-from ..policy import DiskPath
-from ..statvfs import MIB
+from .statvfs import MIB
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 

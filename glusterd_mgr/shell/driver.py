@@ -17,6 +17,7 @@ from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from ..core import effects as fx
+from ..core.holders import Change, Holder, HolderTable
 from ..core.machine import Core, EngineConfig, Phase, VolumeState
 from ..core.results import (
     AcquireResult,
@@ -29,9 +30,8 @@ from ..core.results import (
     Space,
     VolumeStatus,
 )
-from ..holders import Change, Holder, HolderTable
-from ..volfile_servers import ServerMemory
-from ..volume import VolumeSpec
+from ..core.volfile_servers import ServerMemory
+from ..core.volume import VolumeSpec
 from .sync import KeyedLock, OneShot
 from .system import System
 

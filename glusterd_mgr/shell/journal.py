@@ -28,9 +28,9 @@ from twisted.internet.interfaces import IReactorFromThreads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ..errors import StateError
-from ..holders import Change, Holder, HolderTable
-from ..volume import VolumeSpec
+from ..core.errors import StateError
+from ..core.holders import Change, Holder, HolderTable
+from ..core.volume import VolumeSpec
 
 FORMAT_VERSION = 1
 COMPACT_SLACK = 1024

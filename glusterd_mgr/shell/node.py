@@ -15,9 +15,9 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from ..errors import StateError
-from ..volfile_servers import FILE_NAME as SERVERS_FILE
-from ..volfile_servers import ServerMemory
+from ..core.errors import StateError
+from ..core.volfile_servers import FILE_NAME as SERVERS_FILE
+from ..core.volfile_servers import ServerMemory
 from .driver import Engine, EngineConfig
 from .journal import JournalFile, JournalWriter
 from .system import FsPool, RealSystem

@@ -28,13 +28,13 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from ..core.effects import CreateDisk, DiskInfo, DiskOperation, GrowDisk, ProcessResult, RemoveDisk, RenameDisk
+from ..core.errors import MountFailed, OperationTimeout
+from ..core.fuse_client import ClientStats, unit_of_cgroup
+from ..core.holders import Process
 from ..core.results import DiskResult, Space
-from ..errors import MountFailed, OperationTimeout
-from ..fuse_client import ClientStats, unit_of_cgroup
-from ..holders import Process
-from ..statvfs import space_info
 from . import disks
 from .journal import write_file_atomically
+from .statvfs import space_info
 from .sync import KeyedLock
 
 T = TypeVar("T")

@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 import pytest
 
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.core.volume import VolumeSpec
 
 from ..support.daemon_proc import DaemonProcess
 from ..support.kernel import glusterfs_stack

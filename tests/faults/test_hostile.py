@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.core.volume import VolumeSpec
 
 from ..support.daemon_proc import DaemonProcess
 from .conftest import env_int

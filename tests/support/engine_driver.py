@@ -15,11 +15,11 @@ from twisted.internet import reactor, stdio
 from twisted.internet.defer import ensureDeferred
 from twisted.protocols.basic import LineReceiver
 
-from glusterd_mgr.errors import MountdError
-from glusterd_mgr.holders import Holder
+from glusterd_mgr.core.errors import MountdError
+from glusterd_mgr.core.holders import Holder
+from glusterd_mgr.core.volume import VolumeSpec
 from glusterd_mgr.shell.driver import EngineConfig
 from glusterd_mgr.shell.node import Node, NodeOptions
-from glusterd_mgr.volume import VolumeSpec
 
 
 class Driver(LineReceiver):

@@ -9,9 +9,9 @@ from twisted.internet.task import Clock
 
 from glusterd_mgr.core import effects as fx
 from glusterd_mgr.core.effects import DiskOperation, ProcessResult
-from glusterd_mgr.errors import StateError
-from glusterd_mgr.fuse_client import ClientStats
-from glusterd_mgr.holders import Change, Holder, HolderTable, Process
+from glusterd_mgr.core.errors import StateError
+from glusterd_mgr.core.fuse_client import ClientStats
+from glusterd_mgr.core.holders import Change, Holder, HolderTable, Process
 from glusterd_mgr.shell.driver import Engine
 
 from .world import SPEC, World, config

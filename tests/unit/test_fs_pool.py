@@ -10,7 +10,7 @@ import pytest_twisted
 from twisted.internet import reactor, task
 from twisted.internet.defer import Deferred
 
-from glusterd_mgr.errors import OperationTimeout
+from glusterd_mgr.core.errors import OperationTimeout
 from glusterd_mgr.shell.system import FsPool
 
 WAIT = 10.0  # a blocked stand-in call never waits longer than this (the test fails first)

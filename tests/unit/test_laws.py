@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from glusterd_mgr.core import effects as fx
+from glusterd_mgr.core.holders import Holder, HolderTable
 from glusterd_mgr.core.machine import Core
-from glusterd_mgr.holders import Holder, HolderTable
 
 from .world import MOUNTPOINT, SPEC, Scheduler, Task, World, config
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from glusterd_mgr.core import effects as fx
+from glusterd_mgr.core.errors import MountFailed, OperationTimeout, StateError, VolumeConflict
+from glusterd_mgr.core.holders import Holder, HolderTable
 from glusterd_mgr.core.machine import Core, Phase
-from glusterd_mgr.errors import MountFailed, OperationTimeout, StateError, VolumeConflict
-from glusterd_mgr.holders import Holder, HolderTable
-from glusterd_mgr.mounts import CLIENT
+from glusterd_mgr.core.mounts import CLIENT
 
 from .world import MOUNTPOINT, SPEC, Mount, Scheduler, World, config
 

@@ -9,12 +9,12 @@ from typing import Any, cast
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet.defer import ensureDeferred
 
+from glusterd_mgr.app.metrics import NS, Metrics, MetricsResource
+from glusterd_mgr.core.fuse_client import ClientStats
+from glusterd_mgr.core.holders import Holder
 from glusterd_mgr.core.machine import Phase, VolumeState
-from glusterd_mgr.fuse_client import ClientStats
-from glusterd_mgr.holders import Holder
-from glusterd_mgr.metrics import NS, Metrics, MetricsResource
+from glusterd_mgr.core.volume import VolumeSpec
 from glusterd_mgr.shell.system import FsPool
-from glusterd_mgr.volume import VolumeSpec
 
 from .test_driver import engine
 from .world import SPACE, SPEC

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from glusterd_mgr.client_log import Links
 from glusterd_mgr.core import effects as fx
+from glusterd_mgr.core.client_log import Links
+from glusterd_mgr.core.errors import Disconnected
+from glusterd_mgr.core.holders import Holder, HolderTable
 from glusterd_mgr.core.machine import Core, Phase
-from glusterd_mgr.errors import Disconnected
-from glusterd_mgr.holders import Holder, HolderTable
-from glusterd_mgr.mounts import CLIENT
+from glusterd_mgr.core.mounts import CLIENT
 
 from .world import SPEC, Scheduler, World, config, new_pid
 

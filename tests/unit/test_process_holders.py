@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from glusterd_mgr.core import effects as fx
+from glusterd_mgr.core.errors import InvalidParams
+from glusterd_mgr.core.holders import Holder, HolderTable, Process
 from glusterd_mgr.core.machine import Core, Phase
-from glusterd_mgr.errors import InvalidParams
-from glusterd_mgr.holders import Holder, HolderTable, Process
 
 from .world import SPEC, Scheduler, World, config
 

@@ -12,10 +12,10 @@ from twisted.web import server
 from twisted.web.resource import Resource
 from twisted.web.test.requesthelper import DummyChannel, DummyRequest
 
-from glusterd_mgr import rpc
+from glusterd_mgr.app import rpc
+from glusterd_mgr.app.schema import load
 from glusterd_mgr.app.service import handlers
-from glusterd_mgr.errors import NoSuchDisk
-from glusterd_mgr.schema import load
+from glusterd_mgr.core.errors import NoSuchDisk
 from glusterd_mgr.shell.driver import Engine
 
 VOLUME = {"host": "gs1", "volume": "gv0"}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from glusterd_mgr.core import effects as fx
+from glusterd_mgr.core.holders import Holder, HolderTable
 from glusterd_mgr.core.machine import Core, Phase
-from glusterd_mgr.holders import Holder, HolderTable
-from glusterd_mgr.mounts import CLIENT
+from glusterd_mgr.core.mounts import CLIENT
 
 from .world import SPEC, Scheduler, World, config
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from glusterd_mgr.core import effects as fx
+from glusterd_mgr.core.errors import OperationTimeout, StateError, StorageError
+from glusterd_mgr.core.fuse_client import DEFAULT_OOM_SCORE_ADJ, ClientStats
+from glusterd_mgr.core.holders import Change, Holder, HolderTable, Process
 from glusterd_mgr.core.machine import Core, EngineConfig
-from glusterd_mgr.errors import OperationTimeout, StateError, StorageError
-from glusterd_mgr.fuse_client import DEFAULT_OOM_SCORE_ADJ, ClientStats
-from glusterd_mgr.holders import Change, Holder, HolderTable, Process
-from glusterd_mgr.mountinfo import escape
-from glusterd_mgr.mounts import CLIENT
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.core.mountinfo import escape
+from glusterd_mgr.core.mounts import CLIENT
+from glusterd_mgr.core.volume import VolumeSpec
 
 MOUNTPOINT = "/run/ganeti/gluster"
 SPEC = VolumeSpec(host="10.0.0.2", port=24007, volume="gv0")

@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from twisted.web import server
 from twisted.web.resource import Resource
 
-from .errors import InvalidParams, MountdError
+from ..core.errors import InvalidParams, MountdError
 from .schema import MethodSchema
 
 MAX_BODY = 1024 * 1024

@@ -15,9 +15,9 @@ from prometheus_client.registry import Collector
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from .core.machine import UP, Phase
-from .shell.driver import Engine
-from .shell.system import FsPool
+from ..core.machine import UP, Phase
+from ..shell.driver import Engine
+from ..shell.system import FsPool
 
 NS = "ganeti_gluster"
 

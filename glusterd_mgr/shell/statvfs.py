@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .core.results import Space
+from ..core.results import Space
 
 MIB = 1024 * 1024
 

@@ -10,8 +10,8 @@ from typing import Any
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import best_match
 
-from . import __version__
-from .errors import InvalidParams
+from .. import __version__
+from ..core.errors import InvalidParams
 
 SCHEMA_PACKAGE = "glusterd_mgr.rpc_schema"
 

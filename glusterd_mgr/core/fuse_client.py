@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .core.results import ClientFigures
+from .results import ClientFigures
 
 SLICE = "ganeti-gluster.slice"
 DEFAULT_OOM_SCORE_ADJ = -900
