@@ -16,7 +16,7 @@ import sys
 import time
 
 from .core.fuse_client import adopt_argv, client_mount, scope_unit
-from .shell.system import glusterfs_processes, unit_of_pid
+from .shell.procfs import glusterfs_processes, unit_of_pid
 
 SERVICE = "ganeti-gluster-mountd.service"
 

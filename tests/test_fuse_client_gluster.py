@@ -107,8 +107,8 @@ async def test_each_client_in_a_scope_of_its_own_where_systemd_runs(nodes: NodeF
         f.write(f'#!/bin/sh\nprintf "%s\\n" "$@" > {record}\nwhile [ "$1" != "--" ]; do shift; done\nshift\nexec "$@"\n')
     os.chmod(os.path.join(fake_bin, "systemd-run"), stat.S_IRWXU)
     node = nodes.node()
-    node.system.systemd_booted = True
-    node.system.extra_env = {"PATH": f"{fake_bin}:{os.environ['PATH']}"}
+    node.world.systemd_booted = True
+    node.world.extra_env = {"PATH": f"{fake_bin}:{os.environ['PATH']}"}
     await node.start()
     assert (await node.engine.acquire(volume, I1))["mounted_now"] is True
     with open(record) as f:

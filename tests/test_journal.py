@@ -17,7 +17,7 @@ from glusterd_mgr.core.errors import StateError
 from glusterd_mgr.core.holders import Holder, HolderTable
 from glusterd_mgr.core.volume import VolumeSpec
 from glusterd_mgr.shell import journal
-from glusterd_mgr.shell.journal import FORMAT_VERSION, Change, JournalFile, apply, encode_header, replay
+from glusterd_mgr.shell.journal import FORMAT_VERSION, Change, JournalFile, encode_header, replay
 
 BOOT = "6f1c3a52-9d1e-4b8a-8a51-2f0e3c9b7d10"
 OTHER_BOOT = "0b5d2e11-7a4c-4e2f-9c3d-8e1f6a2b4c50"
@@ -43,7 +43,7 @@ CHANGES = [
 def table_after(changes: list[Change]) -> HolderTable:
     table = HolderTable()
     for change in changes:
-        apply(table, change)
+        table.apply(change)
     return table
 
 

@@ -17,7 +17,7 @@ from twisted.web.server import Request
 
 from ..core.machine import UP, Phase
 from ..shell.driver import Engine
-from ..shell.system import FsPool
+from ..shell.pool import FsPool
 
 NS = "ganeti_gluster"
 

@@ -101,6 +101,13 @@ class HolderTable:
             self.mountpoints.pop(spec, None)
         return True
 
+    def apply(self, change: Change) -> None:
+        """Replay one journaled change (the journal's replay and the in-memory world both do)."""
+        if change.op == "acquire":
+            self.add(change.spec, change.mountpoint, change.holder)
+        else:
+            self.remove(change.spec, change.holder)
+
     def has(self, spec: VolumeSpec, holder: Holder) -> bool:
         return holder in self.holders.get(spec, ())
 

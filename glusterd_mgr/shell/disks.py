@@ -15,9 +15,10 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from ..core.effects import CreateDisk, DiskInfo, DiskOperation, GrowDisk, RemoveDisk, RenameDisk
 from ..core.errors import DiskExists, NoSuchDisk, PathRefused, StorageError
 from ..core.policy import DiskPath
-from ..core.results import DiskCreated, DiskFacts, DiskGrown, DiskRemoved, DiskRenamed
+from ..core.results import DiskCreated, DiskFacts, DiskGrown, DiskRemoved, DiskRenamed, DiskResult
 from .statvfs import MIB
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -255,3 +256,18 @@ def statvfs(root: str) -> os.statvfs_result:
         return os.statvfs(root)
     except OSError as e:
         raise storage_error("statvfs", root, e) from None
+
+
+def run(root: str, op: DiskOperation) -> DiskResult:
+    """Carry out one disk operation in the volume mounted at ``root`` (blocking: runs in the pool)."""
+    match op:
+        case CreateDisk():
+            return create(root, op.disk, op.size_mib, op.preallocate)
+        case RemoveDisk():
+            return remove(root, op.disk)
+        case GrowDisk():
+            return grow(root, op.disk, op.amount_mib, op.dryrun, op.backingstore, op.preallocate)
+        case RenameDisk():
+            return rename(root, op.disk, op.new)
+        case DiskInfo():
+            return info(root, op.disk)

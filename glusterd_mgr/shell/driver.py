@@ -1,4 +1,4 @@
-"""The driver: runs the core's procedures (``core.machine``) against the node through ``System``.
+"""The driver: runs the core's procedures (``core.machine``), the node's effects answered by a world.
 
 The core decides; this module only carries effects out and sends their answers
 back: mount-table reads, statvfs, helpers, the journal, locks, logs and
@@ -8,7 +8,7 @@ what they mean.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from typing import Any, Protocol, TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -17,7 +17,7 @@ from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from ..core import effects as fx
-from ..core.holders import Change, Holder, HolderTable
+from ..core.holders import Holder, HolderTable
 from ..core.machine import Core, EngineConfig, Phase, VolumeState
 from ..core.results import (
     AcquireResult,
@@ -33,7 +33,6 @@ from ..core.results import (
 from ..core.volfile_servers import ServerMemory
 from ..core.volume import VolumeSpec
 from .sync import KeyedLock, OneShot
-from .system import System
 
 T = TypeVar("T")
 log = Logger()
@@ -50,27 +49,31 @@ _COUNTED = {
 }
 
 
-class JournalSink(Protocol):
-    """What the engine needs from the durable journal (``journal.JournalWriter``)."""
+class Answers(Protocol):
+    """What answers the node's effects: ``world.RealWorld`` on the node, ``glusterd_mgr.testing.World`` in memory."""
 
-    def write(self, change: Change) -> Deferred[None]: ...
+    def answer(self, effect: fx.Effect[Any]) -> Any:
+        """The effect's answer, or a Deferred of it; raises (or fails with) what the node raised."""
+        ...
 
 
 class Engine:
-    """The core with its I/O: what the daemon's methods call."""
+    """The core with its I/O: what the daemon's methods call.
+
+    It answers the effects of order, time, logs and metrics itself and hands
+    every other effect to ``world``.
+    """
 
     def __init__(
         self,
         reactor: Any,
-        system: System,
-        journal: JournalSink,
+        world: Answers,
         config: EngineConfig,
         table: HolderTable,
         servers: ServerMemory | None = None,
     ) -> None:
         self.reactor = reactor
-        self.system = system
-        self.journal = journal
+        self.world = world
         self.core = Core(config, table, servers, int(reactor.seconds()))
         self.servers = self.core.servers
         self.volumes = self.core.volumes
@@ -85,36 +88,6 @@ class Engine:
         )
         self._locks = KeyedLock()
         self._pending: dict[Hashable, OneShot] = {}
-        s = system
-        self._handlers: dict[type[Any], Callable[[Any], Any]] = {
-            fx.ReadTable: lambda e: s.read_mountinfo(e.fresh),
-            fx.Resolve: lambda e: s.resolve(e.host),
-            fx.Statvfs: lambda e: s.statvfs(e.mountpoint, e.timeout, e.action),
-            fx.MakeMountpoint: lambda e: s.make_mountpoint(e.path, e.timeout),
-            fx.LogSize: lambda e: s.log_size(e.path),
-            fx.LogTail: lambda e: s.log_tail(e.path, e.offset),
-            fx.Run: lambda e: s.run(e.argv, e.cwd, e.timeout),
-            fx.TcpProbe: lambda e: s.tcp_probe(e.host, e.port, e.timeout),
-            fx.PidsUsing: lambda e: s.pids_using(e.mountpoint),
-            fx.Kill: lambda e: s.kill(list(e.pids)),
-            fx.Clients: lambda e: s.clients(e.mountpoint),
-            fx.SetOomScore: lambda e: s.set_oom_score_adj(e.pid, e.value),
-            fx.LivingProcesses: lambda e: s.living(e.processes),
-            fx.WriteState: lambda e: s.write_state(e.path, e.data),
-            fx.Systemd: lambda e: (s.systemd_booted, s.own_unit),
-            fx.SweepTemps: lambda e: s.sweep_temps(e.mountpoint, e.folder, e.timeout),
-            fx.Disk: lambda e: s.disk(e.mountpoint, e.operation, e.timeout),
-            fx.WriteJournal: lambda e: journal.write(e.change),
-            fx.Locked: lambda e: ensureDeferred(self._locked(e.keys, e.proc)),
-            fx.IsLocked: lambda e: self._locks.locked(e.key),
-            fx.Settle: lambda e: ensureDeferred(self._settle(e.key)),
-            fx.Begin: self._begin,
-            fx.End: self._end,
-            fx.Now: lambda e: reactor.seconds(),
-            fx.After: self._after,
-            fx.Say: self._say,
-            fx.Observe: self._observe,
-        }
 
     @property
     def config(self) -> EngineConfig:
@@ -131,11 +104,36 @@ class Engine:
                 return cast(T, stop.value)
             answer, error = None, None
             try:
-                answer = self._handlers[type(effect)](effect)
+                answer = self._answer(effect)
                 if isinstance(answer, Deferred):
                     answer = await answer
             except Exception as e:
                 error = e
+
+    def _answer(self, effect: fx.Effect[Any]) -> Any:
+        """Order, time, logs and metrics are the driver's; the node answers the rest."""
+        match effect:
+            case fx.Locked(keys, proc):
+                return ensureDeferred(self._locked(keys, proc))
+            case fx.IsLocked(key):
+                return self._locks.locked(key)
+            case fx.Settle(key):
+                return ensureDeferred(self._settle(key))
+            case fx.Begin(key):
+                self._pending[key] = OneShot()
+            case fx.End():
+                self._end(effect)
+            case fx.Now():
+                return self.reactor.seconds()
+            case fx.After():
+                self._after(effect)
+            case fx.Say():
+                self._say(effect)
+            case fx.Observe():
+                self._observe(effect)
+            case _:
+                return self.world.answer(effect)
+        return None
 
     async def _locked(self, keys: tuple[Hashable, ...], proc: fx.Proc[T]) -> T:
         taken: list[Hashable] = []
@@ -154,9 +152,6 @@ class Engine:
                 await pending.wait()
             except Exception:
                 pass  # that call reports its own failure; this one starts afresh
-
-    def _begin(self, effect: fx.Begin) -> None:
-        self._pending[effect.key] = OneShot()
 
     def _end(self, effect: fx.End) -> None:
         # Waiters wake on the next turn of the reactor, once this call has built its answer: woken
@@ -231,4 +226,4 @@ class Engine:
         return self.core.status()
 
 
-__all__ = ["Engine", "EngineConfig", "Phase", "VolumeState"]
+__all__ = ["Answers", "Engine", "EngineConfig", "Phase", "VolumeState"]

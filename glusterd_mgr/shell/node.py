@@ -20,7 +20,8 @@ from ..core.volfile_servers import FILE_NAME as SERVERS_FILE
 from ..core.volfile_servers import ServerMemory
 from .driver import Engine, EngineConfig
 from .journal import JournalFile, JournalWriter
-from .system import FsPool, RealSystem
+from .pool import FsPool
+from .world import RealWorld
 
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 JOURNAL_NAME = "holders.journal"
@@ -76,9 +77,9 @@ class Node:
         self.misc_pool = FsPool(reactor, 4, "misc")
         self.fs_pool.start()
         self.misc_pool.start()
-        self.system = RealSystem(reactor, self.fs_pool, self.misc_pool, options.mountinfo_path)
         self.writer = JournalWriter(reactor, journal)
-        self.engine = Engine(reactor, self.system, self.writer, config, journal.table, _load_servers(options.state_dir))
+        self.world = RealWorld(reactor, self.fs_pool, self.misc_pool, self.writer, options.mountinfo_path)
+        self.engine = Engine(reactor, self.world, config, journal.table, _load_servers(options.state_dir))
         self._probe_loop: LoopingCall | None = None
 
     def start(self) -> Deferred[None]:

@@ -11,7 +11,7 @@ from twisted.internet import reactor, task
 from twisted.internet.defer import Deferred
 
 from glusterd_mgr.core.errors import OperationTimeout
-from glusterd_mgr.shell.system import FsPool
+from glusterd_mgr.shell.pool import FsPool
 
 WAIT = 10.0  # a blocked stand-in call never waits longer than this (the test fails first)
 

@@ -20,8 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from glusterd_mgr.core import effects as fx
 from glusterd_mgr.core.holders import Holder, HolderTable
 from glusterd_mgr.core.machine import Core
-
-from .world import MOUNTPOINT, SPEC, Scheduler, Task, World, config
+from glusterd_mgr.testing import MOUNTPOINT, SPEC, Scheduler, Task, World, config
 
 HOLDERS = [Holder("instance", f"i{n}") for n in range(3)]
 

@@ -9,8 +9,7 @@ from glusterd_mgr.core.errors import MountFailed, OperationTimeout, StateError, 
 from glusterd_mgr.core.holders import Holder, HolderTable
 from glusterd_mgr.core.machine import Core, Phase
 from glusterd_mgr.core.mounts import CLIENT
-
-from .world import MOUNTPOINT, SPEC, Mount, Scheduler, World, config
+from glusterd_mgr.testing import MOUNTPOINT, SPEC, Mount, Scheduler, World, config
 
 I1, I2 = Holder("instance", "i1"), Holder("instance", "i2")
 

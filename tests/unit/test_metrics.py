@@ -14,10 +14,10 @@ from glusterd_mgr.core.fuse_client import ClientStats
 from glusterd_mgr.core.holders import Holder
 from glusterd_mgr.core.machine import Phase, VolumeState
 from glusterd_mgr.core.volume import VolumeSpec
-from glusterd_mgr.shell.system import FsPool
+from glusterd_mgr.shell.pool import FsPool
+from glusterd_mgr.testing import SPACE, SPEC
 
-from .test_driver import engine
-from .world import SPACE, SPEC
+from .test_driver import durable, engine
 
 I1, I2 = Holder("instance", "i1"), Holder("instance", "i2")
 OTHER = VolumeSpec(host="10.0.0.3", port=24007, volume="gv1")
@@ -46,9 +46,9 @@ def scrape(metrics: Metrics) -> tuple[set[str], Samples]:
 def node(adjust: Callable[[VolumeState], None] = lambda vs: None) -> Metrics:
     """A mounted volume with two holders (one broken by a dead client) and its client, and a dead one with none;
     ``adjust`` changes the mounted one's state."""
-    eng, _world, journal, _clock = engine()
+    eng, world, _clock = engine()
     answer = ensureDeferred(eng.acquire(SPEC, I1))
-    journal.writes[0][1].callback(None)
+    durable(world, 0).callback(None)
     assert answer.called
     vs = eng.volumes[SPEC]
     vs.holders.add(I2)

@@ -8,8 +8,7 @@ from glusterd_mgr.core.errors import Disconnected
 from glusterd_mgr.core.holders import Holder, HolderTable
 from glusterd_mgr.core.machine import Core, Phase
 from glusterd_mgr.core.mounts import CLIENT
-
-from .world import SPEC, Scheduler, World, config, new_pid
+from glusterd_mgr.testing import SPEC, Scheduler, World, config, new_pid
 
 I1, I2 = Holder("instance", "i1"), Holder("instance", "i2")
 

@@ -8,8 +8,7 @@ from glusterd_mgr.core import effects as fx
 from glusterd_mgr.core.errors import InvalidParams
 from glusterd_mgr.core.holders import Holder, HolderTable, Process
 from glusterd_mgr.core.machine import Core, Phase
-
-from .world import SPEC, Scheduler, World, config
+from glusterd_mgr.testing import SPEC, Scheduler, World, config
 
 REQUEST = Process(4242, 987654)
 ANOTHER = Process(4243, 987655)

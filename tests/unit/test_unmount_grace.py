@@ -6,8 +6,7 @@ from glusterd_mgr.core import effects as fx
 from glusterd_mgr.core.holders import Holder, HolderTable
 from glusterd_mgr.core.machine import Core, Phase
 from glusterd_mgr.core.mounts import CLIENT
-
-from .world import SPEC, Scheduler, World, config
+from glusterd_mgr.testing import SPEC, Scheduler, World, config
 
 I1, I2 = Holder("instance", "i1"), Holder("instance", "i2")
 

@@ -1,8 +1,12 @@
-"""A node in memory for the core's procedures: a mount table, FUSE clients, a journal and a scheduler.
+"""A node in memory, shipped with the package as Twisted ships ``twisted.internet.testing``.
 
-``World`` answers every effect the way the node would; ``Scheduler`` runs
-several procedures at once, interleaved at every effect (locks and holder
-changes block like the driver's), so tests pick the order.  No Twisted, no root.
+``World`` answers every effect the way the node would (``shell.world.RealWorld``
+is the real one): a mount table, FUSE clients, a journal, processes.  The
+core's tests run procedures on it through ``Scheduler``, which interleaves
+several of them at every effect so a test picks the order; the driver's and
+the front door's tests hand it to the Twisted driver, where ``hold`` keeps the
+effects of chosen types unanswered until the test fires their Deferreds.  No
+root, no Gluster.
 """
 
 from __future__ import annotations
@@ -11,21 +15,27 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from glusterd_mgr.core import effects as fx
-from glusterd_mgr.core.errors import OperationTimeout, StateError, StorageError
-from glusterd_mgr.core.fuse_client import DEFAULT_OOM_SCORE_ADJ, ClientStats
-from glusterd_mgr.core.holders import Change, Holder, HolderTable, Process
-from glusterd_mgr.core.machine import Core, EngineConfig
-from glusterd_mgr.core.mountinfo import escape
-from glusterd_mgr.core.mounts import CLIENT
-from glusterd_mgr.core.volume import VolumeSpec
+from twisted.internet.defer import Deferred
+
+from .core import effects as fx
+from .core.errors import OperationTimeout, StateError, StorageError
+from .core.fuse_client import DEFAULT_OOM_SCORE_ADJ, ClientStats
+from .core.holders import Change, Holder, HolderTable, Process
+from .core.machine import Core, EngineConfig
+from .core.mountinfo import escape
+from .core.mounts import CLIENT
+from .core.results import Space
+from .core.volume import VolumeSpec
+
+__all__ = ["MOUNTPOINT", "SPACE", "SPEC", "Mount", "Scheduler", "Task", "World", "client_stats", "config", "new_pid"]
 
 MOUNTPOINT = "/run/ganeti/gluster"
 SPEC = VolumeSpec(host="10.0.0.2", port=24007, volume="gv0")
-SPACE = {"storage_size": 100, "storage_free": 50, "size_bytes": 100 << 20, "avail_bytes": 50 << 20, "files": 10, "files_free": 5}
+SPACE: Space = {"storage_size": 100, "storage_free": 50, "size_bytes": 100 << 20, "avail_bytes": 50 << 20, "files": 10, "files_free": 5}
 
 
 def config() -> EngineConfig:
+    """The core's settings on a node whose storage dir is ``MOUNTPOINT``."""
     return EngineConfig(storage_dir=MOUNTPOINT, whitelist=["/run/ganeti"], whitelist_file="/etc/ganeti/file-storage-paths")
 
 
@@ -69,20 +79,22 @@ class World:
     """What the core put off (``After``), for the test to run when it likes."""
     processes: set[Process] = field(default_factory=set)
     """The processes that run (``process`` holders last as long as theirs)."""
+    hold: tuple[type[fx.Effect[Any]], ...] = ()
+    """Effect types answered by the test, not the world: each is kept in ``held`` with its Deferred (driver tests only)."""
+    held: list[tuple[fx.Effect[Any], Deferred[Any]]] = field(default_factory=list)
 
     def stack(self, mountpoint: str = MOUNTPOINT) -> list[Mount]:
         return self.stacks.setdefault(mountpoint, [])
 
     def durable(self, spec: VolumeSpec = SPEC) -> set[Holder]:
+        """The holders of ``spec`` the journal would give back after a crash."""
         table = HolderTable()
         for change in self.journal:
-            if change.op == "acquire":
-                table.add(change.spec, change.mountpoint, change.holder)
-            else:
-                table.remove(change.spec, change.holder)
+            table.apply(change)
         return set(table.of(spec))
 
     def table(self) -> str:
+        """The mount table as /proc/self/mountinfo would show it."""
         lines = []
         for n, (path, stack) in enumerate(sorted(self.stacks.items())):
             for i, m in enumerate(stack):
@@ -96,6 +108,10 @@ class World:
     def answer(self, effect: fx.Effect[Any]) -> Any:
         """Carry out an effect that needs no scheduling; raise what the node would raise."""
         self.done.append(effect)
+        if isinstance(effect, self.hold):
+            waiting: Deferred[Any] = Deferred()
+            self.held.append((effect, waiting))
+            return waiting
         match effect:
             case fx.ReadTable():
                 return self.table()
