@@ -21,10 +21,11 @@ from .core import effects as fx
 from .core.errors import OperationTimeout, StateError, StorageError
 from .core.fuse_client import DEFAULT_OOM_SCORE_ADJ, ClientStats
 from .core.holders import Change, Holder, HolderTable, Process
-from .core.machine import Core, EngineConfig
+from .core.machine import Core
 from .core.mountinfo import escape
 from .core.mounts import CLIENT
 from .core.results import Space
+from .core.state import EngineConfig
 from .core.volume import VolumeSpec
 
 __all__ = ["MOUNTPOINT", "SPACE", "SPEC", "Mount", "Scheduler", "Task", "World", "client_stats", "config", "new_pid"]

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from ..core.machine import UP, Phase
+from ..core.state import UP, Phase
 from ..shell.driver import Engine
 from ..shell.pool import FsPool
 

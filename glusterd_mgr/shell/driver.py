@@ -18,7 +18,7 @@ from twisted.python.failure import Failure
 
 from ..core import effects as fx
 from ..core.holders import Holder, HolderTable
-from ..core.machine import Core, EngineConfig, Phase, VolumeState
+from ..core.machine import Core
 from ..core.results import (
     AcquireResult,
     DiskCreated,
@@ -30,6 +30,7 @@ from ..core.results import (
     Space,
     VolumeStatus,
 )
+from ..core.state import EngineConfig, Phase, VolumeState
 from ..core.volfile_servers import ServerMemory
 from ..core.volume import VolumeSpec
 from .sync import KeyedLock, OneShot

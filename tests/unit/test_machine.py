@@ -7,8 +7,9 @@ import pytest
 from glusterd_mgr.core import effects as fx
 from glusterd_mgr.core.errors import MountFailed, OperationTimeout, StateError, VolumeConflict
 from glusterd_mgr.core.holders import Holder, HolderTable
-from glusterd_mgr.core.machine import Core, Phase
+from glusterd_mgr.core.machine import Core
 from glusterd_mgr.core.mounts import CLIENT
+from glusterd_mgr.core.state import Phase
 from glusterd_mgr.testing import MOUNTPOINT, SPEC, Mount, Scheduler, World, config
 
 I1, I2 = Holder("instance", "i1"), Holder("instance", "i2")

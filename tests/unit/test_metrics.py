@@ -12,7 +12,7 @@ from twisted.internet.defer import ensureDeferred
 from glusterd_mgr.app.metrics import NS, Metrics, MetricsResource
 from glusterd_mgr.core.fuse_client import ClientStats
 from glusterd_mgr.core.holders import Holder
-from glusterd_mgr.core.machine import Phase, VolumeState
+from glusterd_mgr.core.state import Phase, VolumeState
 from glusterd_mgr.core.volume import VolumeSpec
 from glusterd_mgr.shell.pool import FsPool
 from glusterd_mgr.testing import SPACE, SPEC

@@ -6,8 +6,9 @@ from glusterd_mgr.core import effects as fx
 from glusterd_mgr.core.client_log import Links
 from glusterd_mgr.core.errors import Disconnected
 from glusterd_mgr.core.holders import Holder, HolderTable
-from glusterd_mgr.core.machine import Core, Phase
+from glusterd_mgr.core.machine import Core
 from glusterd_mgr.core.mounts import CLIENT
+from glusterd_mgr.core.state import Phase
 from glusterd_mgr.testing import SPEC, Scheduler, World, config, new_pid
 
 I1, I2 = Holder("instance", "i1"), Holder("instance", "i2")

@@ -7,7 +7,8 @@ import pytest
 from glusterd_mgr.core import effects as fx
 from glusterd_mgr.core.errors import InvalidParams
 from glusterd_mgr.core.holders import Holder, HolderTable, Process
-from glusterd_mgr.core.machine import Core, Phase
+from glusterd_mgr.core.machine import Core
+from glusterd_mgr.core.state import Phase
 from glusterd_mgr.testing import SPEC, Scheduler, World, config
 
 REQUEST = Process(4242, 987654)
