@@ -26,6 +26,8 @@ from .app.service import Daemon
 from .app.settings import parse_args
 from .core.errors import MountdError
 
+__all__ = ["main", "start_logging"]
+
 log = Logger()
 
 

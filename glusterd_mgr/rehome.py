@@ -18,6 +18,8 @@ import time
 from .core.fuse_client import adopt_argv, client_mount, scope_unit
 from .shell.procfs import glusterfs_processes, unit_of_pid
 
+__all__ = ["SERVICE", "main"]
+
 SERVICE = "ganeti-gluster-mountd.service"
 
 

@@ -19,6 +19,8 @@ from ..core.state import UP, Phase
 from ..shell.driver import Engine
 from ..shell.pool import FsPool
 
+__all__ = ["NS", "EngineCollector", "Metrics", "MetricsResource"]
+
 NS = "ganeti_gluster"
 
 

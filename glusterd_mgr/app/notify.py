@@ -9,6 +9,8 @@ from typing import Any
 from twisted.internet import task
 from twisted.logger import Logger
 
+__all__ = ["Watchdog", "sd_notify"]
+
 log = Logger()
 
 

@@ -20,6 +20,21 @@ from twisted.web.resource import Resource
 from ..core.errors import InvalidParams, MountdError
 from .schema import MethodSchema
 
+__all__ = [
+    "INTERNAL_ERROR",
+    "INVALID_REQUEST",
+    "MAX_BATCH",
+    "MAX_BODY",
+    "MAX_DEPTH",
+    "METHOD_NOT_FOUND",
+    "PARSE_ERROR",
+    "CappedRequest",
+    "Dispatcher",
+    "Handler",
+    "JsonRpcResource",
+    "RpcStats",
+]
+
 MAX_BODY = 1024 * 1024
 MAX_BATCH = 1000
 MAX_DEPTH = 32

@@ -13,6 +13,8 @@ from jsonschema.exceptions import best_match
 from .. import __version__
 from ..core.errors import InvalidParams
 
+__all__ = ["SCHEMA_PACKAGE", "MethodSchema", "StrictValidator", "load", "openrpc"]
+
 SCHEMA_PACKAGE = "glusterd_mgr.rpc_schema"
 
 # JSON Schema calls 5.0 an integer; sizes and ports reach os.ftruncate and sockets, which do not.

@@ -26,6 +26,8 @@ from .schema import openrpc
 from .settings import Settings, engine_config
 from .watch import ConfigWatcher
 
+__all__ = ["Daemon", "QuietSite", "handlers"]
+
 log = Logger()
 
 

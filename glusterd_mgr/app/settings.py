@@ -14,6 +14,16 @@ from ..core import fuse_client, policy
 from ..core.mounts import UnmountMode
 from ..shell.driver import EngineConfig
 
+__all__ = [
+    "DEFAULT_METRICS_PORT",
+    "DEFAULT_STATE_DIR",
+    "Settings",
+    "current_storage_dir",
+    "current_whitelist",
+    "engine_config",
+    "parse_args",
+]
+
 DEFAULT_STATE_DIR = "/var/lib/ganeti-gluster-mountd"
 DEFAULT_METRICS_PORT = 9723
 

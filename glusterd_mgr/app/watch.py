@@ -11,6 +11,8 @@ from twisted.python.filepath import FilePath
 from ..shell.driver import Engine
 from .settings import Settings, current_storage_dir, current_whitelist
 
+__all__ = ["ConfigWatcher"]
+
 log = Logger()
 
 

@@ -18,6 +18,48 @@ from .holders import Change, Process
 from .policy import DiskPath
 from .results import DiskResult, Space
 
+__all__ = [
+    "After",
+    "Begin",
+    "Clients",
+    "CreateDisk",
+    "Disk",
+    "DiskInfo",
+    "DiskOperation",
+    "Effect",
+    "End",
+    "GrowDisk",
+    "IsLocked",
+    "Kill",
+    "Level",
+    "LivingProcesses",
+    "Locked",
+    "LogSize",
+    "LogTail",
+    "MakeMountpoint",
+    "Metric",
+    "Now",
+    "Observe",
+    "PidsUsing",
+    "Proc",
+    "ProcessResult",
+    "ReadTable",
+    "RemoveDisk",
+    "RenameDisk",
+    "Resolve",
+    "Run",
+    "Say",
+    "SetOomScore",
+    "Settle",
+    "Statvfs",
+    "SweepTemps",
+    "Systemd",
+    "TcpProbe",
+    "WriteJournal",
+    "WriteState",
+    "ask",
+]
+
 R = TypeVar("R")
 T = TypeVar("T")
 

@@ -23,6 +23,22 @@ from dataclasses import dataclass
 
 from .results import ClientFigures
 
+__all__ = [
+    "DEFAULT_EVENT_THREADS",
+    "DEFAULT_OOM_SCORE_ADJ",
+    "DEFAULT_READER_THREADS",
+    "FULL_RESTART_ADVICE",
+    "SLICE",
+    "ClientStats",
+    "adopt_argv",
+    "client_mount",
+    "client_options",
+    "over_threshold",
+    "scope_unit",
+    "scoped_argv",
+    "unit_of_cgroup",
+]
+
 SLICE = "ganeti-gluster.slice"
 DEFAULT_OOM_SCORE_ADJ = -900
 """Strongly negative but not -1000: a client leaking without bound can still be stopped by the kernel."""

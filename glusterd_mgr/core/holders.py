@@ -11,6 +11,8 @@ from typing import Any
 from .errors import InvalidParams
 from .volume import VolumeSpec
 
+__all__ = ["HOLDER_KINDS", "MAX_HOLDER_ID", "Change", "Holder", "HolderTable", "Process"]
+
 HOLDER_KINDS = ("instance", "os-install", "job", "process")
 MAX_HOLDER_ID = 255
 _PROCESS_ID = re.compile(r"^([1-9][0-9]*)@([0-9]+)$")

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from .mountinfo import MountRecord
 from .volume import VolumeSpec
 
+__all__ = ["CLIENT", "Action", "Decision", "Probe", "UnmountMode", "client_argv", "decide", "diagnose_log", "log_file_for", "umount_argv"]
+
 
 class UnmountMode(enum.Enum):
     PLAIN = "plain"

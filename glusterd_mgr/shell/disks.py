@@ -21,6 +21,21 @@ from ..core.policy import DiskPath
 from ..core.results import DiskCreated, DiskFacts, DiskGrown, DiskRemoved, DiskRenamed, DiskResult
 from .statvfs import MIB
 
+__all__ = [
+    "NODE",
+    "TEMP_MARK",
+    "create",
+    "grow",
+    "info",
+    "remove",
+    "rename",
+    "run",
+    "statvfs",
+    "storage_error",
+    "sweep_temps",
+    "temp_name",
+]
+
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 

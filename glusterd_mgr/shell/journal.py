@@ -32,6 +32,17 @@ from ..core.errors import StateError
 from ..core.holders import Change, Holder, HolderTable
 from ..core.volume import VolumeSpec
 
+__all__ = [
+    "COMPACT_SLACK",
+    "FORMAT_VERSION",
+    "JournalFile",
+    "JournalWriter",
+    "Replayed",
+    "encode_header",
+    "replay",
+    "write_file_atomically",
+]
+
 FORMAT_VERSION = 1
 COMPACT_SLACK = 1024
 log = Logger()

@@ -23,6 +23,8 @@ from .journal import JournalFile, JournalWriter
 from .pool import FsPool
 from .world import RealWorld
 
+__all__ = ["BOOT_ID", "JOURNAL_NAME", "Node", "NodeOptions", "read_boot_id"]
+
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 JOURNAL_NAME = "holders.journal"
 log = Logger()

@@ -6,6 +6,8 @@ import os
 
 from ..core.results import Space
 
+__all__ = ["MIB", "space_info"]
+
 MIB = 1024 * 1024
 
 

@@ -7,6 +7,8 @@ from collections.abc import Hashable
 from twisted.internet.defer import Deferred, DeferredSemaphore
 from twisted.python.failure import Failure
 
+__all__ = ["KeyedLock", "OneShot"]
+
 
 class KeyedLock:
     """Up to ``limit`` holders per key at a time; a key's semaphore is dropped once nobody holds or awaits it."""
