@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from glusterd_mgr.core.holders import Holder
+from glusterd_mgr.core.holders import Change, Holder
 from glusterd_mgr.core.volume import VolumeSpec
-from glusterd_mgr.shell.journal import Change, JournalFile, encode_header
+from glusterd_mgr.shell.journal import JournalFile, encode_header
 from glusterd_mgr.shell.node import JOURNAL_NAME
 from glusterd_mgr.statecheck import verdict
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import stat
-from typing import Any
+from typing import Any, cast
 
 import psutil
 import pytest
 import pytest_twisted
-from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from twisted.logger import ILogObserver, LogLevel, formatEvent, globalLogPublisher
 
 from glusterd_mgr.app.metrics import Metrics
 from glusterd_mgr.core import fuse_client
@@ -50,6 +50,7 @@ async def test_client_figures_and_oom_score(nodes: NodeFactory, volume: VolumeSp
         assert int(f.read()) == 300, "set on the client the mount started"
     [status] = node.engine.status()
     seen = status["client"]
+    assert seen is not None, status
     assert seen["pid"] == client.pid and seen["oom_score_adj"] == 300
     assert seen["resident_memory_bytes"] > 1 << 20 and seen["threads"] > 1 and seen["open_fds"] > 2
     assert abs(seen["start_time_seconds"] - client.create_time()) < 1
@@ -77,16 +78,16 @@ async def test_a_dead_client_names_the_holders_whose_disks_broke(nodes: NodeFact
         if event.get("log_level") == LogLevel.error:
             logged.append(formatEvent(event))
 
-    globalLogPublisher.addObserver(observer)
+    globalLogPublisher.addObserver(cast(ILogObserver, observer))
     try:
         await node.engine.probe_all()  # finds it dead, recovers the mount
     finally:
-        globalLogPublisher.removeObserver(observer)
+        globalLogPublisher.removeObserver(cast(ILogObserver, observer))
     assert any("failed under its holders" in s and "i1.0, i2.0" in s and "reboot --type=full" in s for s in logged), logged
     [status] = node.engine.status()
     assert status["state"] == "mounted" and _client_of(nodes.storage_dir).pid != dead.pid
     assert status["broken_holders"] == [I1.to_json(), I2.to_json()], "instances only: a job's call has ended"
-    assert "gnt-instance reboot --type=full" in status["action"]
+    assert status["action"] and "gnt-instance reboot --type=full" in status["action"]
     text = Metrics(node.engine, node.fs_pool).render().decode()
     assert _metric(text, "ganeti_gluster_broken_holders", volume.key) == 2.0
     await node.engine.acquire(volume, I1)  # the instance restarted: Ganeti assembles its disk afresh

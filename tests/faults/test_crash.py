@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -80,6 +81,7 @@ def worker(d: DaemonProcess, vol: dict[str, Any], keys: list[Key], model: Model,
     while not stop.is_set():
         key = rng.choice(keys)
         kind, name = key
+        call: Callable[[], object]
         if kind == "holder":
             op = rng.choice(["acquire", "release"])
             call = partial(c.acquire if op == "acquire" else c.release, vol, holder_json(name))

@@ -11,7 +11,8 @@ import json
 import sys
 from typing import Any
 
-from twisted.internet import reactor, stdio
+from twisted.internet import reactor as _reactor
+from twisted.internet import stdio
 from twisted.internet.defer import ensureDeferred
 from twisted.protocols.basic import LineReceiver
 
@@ -44,10 +45,11 @@ class Driver(LineReceiver):
             reply = {"id": req.get("id"), "result": result}
         except MountdError as e:
             reply = {"id": req.get("id"), "error": e.to_json()}
-        self.sendLine(json.dumps(reply).encode())
+        self.sendLine(json.dumps(reply).encode())  # type: ignore[no-untyped-call]  # LineReceiver is untyped
 
 
 def main() -> None:
+    reactor: Any = _reactor  # the global reactor's type names no interface
     config = json.loads(sys.argv[1])
     node = Node(reactor, EngineConfig(**config["engine"]), NodeOptions(**config["node"]))
 

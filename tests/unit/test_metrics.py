@@ -52,7 +52,7 @@ def node(adjust: Callable[[VolumeState], None] = lambda vs: None) -> Metrics:
     assert answer.called
     vs = eng.volumes[SPEC]
     vs.holders.add(I2)
-    vs.client, vs.memory_warned, vs.space = CLIENT, True, dict(SPACE)
+    vs.client, vs.memory_warned, vs.space = CLIENT, True, SPACE.copy()
     vs.broken = {I2}
     adjust(vs)
     dead = VolumeState(OTHER, "/run/ganeti/other", phase=Phase.DEAD, holders={I1}, broken={I1})
