@@ -193,10 +193,6 @@ class World:
         return fx.ProcessResult(argv, 0, None, "", False)
 
 
-SYNCHRONOUS = (fx.IsLocked, fx.Begin, fx.End, fx.Now, fx.Say, fx.Observe, fx.Kill, fx.ReadTable, fx.Systemd, fx.After)
-"""Effects the driver answers on the spot: between them no other call runs."""
-
-
 @dataclass
 class Task:
     """One procedure in flight: a stack of generators (``Locked`` pushes its inner procedure)."""
@@ -210,14 +206,17 @@ class Task:
 
 
 class Scheduler:
-    """Runs procedures side by side against a ``World``; a step answers one task's pending effect."""
+    """Runs procedures side by side against a ``World``; a step answers one task's pending effect.
+
+    Any task may run at any step (but one waiting for a lock someone holds): the order of the
+    procedures rests on their locks alone, never on which effects the driver answers at once.
+    """
 
     def __init__(self, world: World, core: Core) -> None:
         self.world = world
         self.core = core
         self.tasks: list[Task] = []
         self.locks: set[Hashable] = set()
-        self.changing: set[Hashable] = set()
         self.on_finish: Callable[[Task], None] = lambda task: None
         """Called the moment a call ends, before any other runs: when its answer would be sent."""
 
@@ -227,8 +226,6 @@ class Scheduler:
         self.tasks.append(task)
         pending(task)
         self._resume(task, None, None)
-        if not task.finished and self._inline(task):
-            self.step(task)
         return task
 
     def runnable(self) -> list[Task]:
@@ -236,27 +233,19 @@ class Scheduler:
 
     def _can_answer(self, task: Task) -> bool:
         effect = task.pending
-        if isinstance(effect, fx.Locked):
-            return not self.locks & set(effect.keys)
-        if isinstance(effect, fx.Settle):
-            return effect.key not in self.changing
-        return True
+        return not isinstance(effect, fx.Locked) or not self.locks & set(effect.keys)
 
     def step(self, task: Task) -> None:
-        """Answer the task's pending effect and run it to its next one that would wait in the driver."""
+        """Answer the task's pending effect and run it to its next one."""
         assert task.pending is not None and self._can_answer(task)
-        while True:
-            answer, error = self._answer(task)
-            self._resume(task, answer, error)
-            if task.finished or not self._inline(task):
-                return
+        answer, error = self._answer(task)
+        self._resume(task, answer, error)
 
-    def _inline(self, task: Task) -> bool:
-        """Whether the driver answers the pending effect without yielding to the reactor."""
-        effect = task.pending
-        if isinstance(effect, fx.Locked | fx.Settle):
-            return self._can_answer(task)  # a free lock or no change in flight: a fired Deferred
-        return isinstance(effect, SYNCHRONOUS)
+    def advance(self, task: Task, until: type[fx.Effect[Any]] | None = None) -> Task:
+        """Step ``task`` alone until it asks for an effect of type ``until``, waits for a lock someone holds, or ends."""
+        while not task.finished and self._can_answer(task) and not (until and isinstance(task.pending, until)):
+            self.step(task)
+        return task
 
     def _answer(self, task: Task) -> tuple[Any, Exception | None]:
         effect = task.pending
@@ -267,12 +256,6 @@ class Scheduler:
                 task.frames.append((effect.proc, effect.keys))
             case fx.IsLocked():
                 return effect.key in self.locks, None
-            case fx.Settle():
-                pass
-            case fx.Begin():
-                self.changing.add(effect.key)
-            case fx.End():
-                self.changing.discard(effect.key)
             case _:
                 try:
                     return self.world.answer(effect), None

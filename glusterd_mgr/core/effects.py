@@ -20,14 +20,12 @@ from .results import DiskResult, Space
 
 __all__ = [
     "After",
-    "Begin",
     "Clients",
     "CreateDisk",
     "Disk",
     "DiskInfo",
     "DiskOperation",
     "Effect",
-    "End",
     "GrowDisk",
     "IsLocked",
     "Kill",
@@ -50,7 +48,6 @@ __all__ = [
     "Run",
     "Say",
     "SetOomScore",
-    "Settle",
     "Statvfs",
     "SweepTemps",
     "Systemd",
@@ -288,28 +285,6 @@ class IsLocked(Effect[bool]):
     """Whether someone holds the lock of ``key`` (a mount change is under way)."""
 
     key: Hashable
-
-
-@dataclass(frozen=True)
-class Settle(Effect[None]):
-    """Wait until no change of ``key`` is in flight (changes of one holder happen one at a time)."""
-
-    key: Hashable
-
-
-@dataclass(frozen=True)
-class Begin(Effect[None]):
-    """A change of ``key`` starts: later ``Settle`` of the same key waits for its ``End``."""
-
-    key: Hashable
-
-
-@dataclass(frozen=True)
-class End(Effect[None]):
-    """The change of ``key`` is over (``error`` if it failed); its waiters wake on the next turn."""
-
-    key: Hashable
-    error: Exception | None = None
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from ..core.results import (
 from ..core.state import EngineConfig, Phase, VolumeState
 from ..core.volfile_servers import ServerMemory
 from ..core.volume import VolumeSpec
-from .sync import KeyedLock, OneShot
+from .sync import KeyedLock
 
 T = TypeVar("T")
 log = Logger()
@@ -88,7 +88,6 @@ class Engine:
             buckets=MOUNT_BUCKETS,
         )
         self._locks = KeyedLock()
-        self._pending: dict[Hashable, OneShot] = {}
 
     @property
     def config(self) -> EngineConfig:
@@ -118,12 +117,6 @@ class Engine:
                 return ensureDeferred(self._locked(keys, proc))
             case fx.IsLocked(key):
                 return self._locks.locked(key)
-            case fx.Settle(key):
-                return ensureDeferred(self._settle(key))
-            case fx.Begin(key):
-                self._pending[key] = OneShot()
-            case fx.End():
-                self._end(effect)
             case fx.Now():
                 return self.reactor.seconds()
             case fx.After():
@@ -146,19 +139,6 @@ class Engine:
         finally:
             for key in taken:
                 self._locks.release(key)
-
-    async def _settle(self, key: Hashable) -> None:
-        while (pending := self._pending.get(key)) is not None:
-            try:
-                await pending.wait()
-            except Exception:
-                pass  # that call reports its own failure; this one starts afresh
-
-    def _end(self, effect: fx.End) -> None:
-        # Waiters wake on the next turn of the reactor, once this call has built its answer: woken
-        # at once, a waiting release would run before this acquire counts its holders.
-        shot = self._pending.pop(effect.key)
-        self.reactor.callLater(0, shot.fire, None if effect.error is None else Failure(effect.error))
 
     def _after(self, effect: fx.After) -> None:
         def run() -> None:

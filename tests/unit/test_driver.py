@@ -39,13 +39,13 @@ def test_an_acquire_is_answered_only_once_its_journal_line_is_durable() -> None:
     assert eng.registry.get_sample_value("ganeti_gluster_mount_duration_seconds_count", {"volume": SPEC.key}) == 1
 
 
-def test_a_retried_acquire_waits_for_the_first_and_wakes_on_the_next_turn() -> None:
-    eng, world, clock = engine()
+def test_a_retried_acquire_waits_for_the_first_under_the_holders_lock() -> None:
+    eng, world, _clock = engine()
     first = ensureDeferred(eng.acquire(SPEC, I1))
     retry = ensureDeferred(eng.acquire(SPEC, I1))
+    assert not retry.called and len(world.held) == 1
     durable(world, 0).callback(None)
-    assert first.called and not retry.called
-    clock.advance(0)
+    assert first.result == {"mountpoint": config().storage_dir, "holders": 1, "mounted_now": True}
     assert retry.result == {"mountpoint": config().storage_dir, "holders": 1, "mounted_now": False}
     assert len(world.held) == 1
 

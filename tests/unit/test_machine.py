@@ -92,9 +92,10 @@ def test_a_release_waits_behind_a_retried_acquire_of_the_same_holder() -> None:
     world, core, sched = node()
     sched.run(core.acquire(SPEC, I1))
     sched.locks.add(("mount", MOUNTPOINT))  # a mount change is under way
-    again = sched.start("acquire again", core.acquire(SPEC, I1))
-    leave = sched.start("release", core.release(SPEC, I1))
-    assert isinstance(again.pending, fx.Locked) and isinstance(leave.pending, fx.Settle)
+    again = sched.advance(sched.start("acquire again", core.acquire(SPEC, I1)))
+    leave = sched.advance(sched.start("release", core.release(SPEC, I1)))
+    assert isinstance(again.pending, fx.Locked) and again.pending.keys == (("mount", MOUNTPOINT),)
+    assert isinstance(leave.pending, fx.Locked) and sched.runnable() == [], "the release waits for the holder's lock"
     sched.locks.clear()
     sched.drain()
     assert again.outcome == {"mountpoint": MOUNTPOINT, "holders": 1, "mounted_now": False}
@@ -204,7 +205,7 @@ def test_a_release_still_counts_until_it_is_durable() -> None:
     world, core, sched = node()
     sched.run(core.acquire(SPEC, I1))
     world.journal_fails = True
-    leave = sched.start("release", core.release(SPEC, I1))
+    leave = sched.advance(sched.start("release", core.release(SPEC, I1)), until=fx.WriteJournal)
     assert isinstance(leave.pending, fx.WriteJournal)
     sched.run(core.acquire(SPEC, I2))
     sched.drain()
