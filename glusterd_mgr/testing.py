@@ -11,12 +11,14 @@ root, no Gluster.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet.defer import Deferred
 
+from .app.schema import MethodSchema, load
 from .core import effects as fx
 from .core.errors import OperationTimeout, StateError, StorageError
 from .core.fuse_client import DEFAULT_OOM_SCORE_ADJ, ClientStats
@@ -24,11 +26,12 @@ from .core.holders import Change, Holder, HolderTable, Process
 from .core.machine import Core
 from .core.mountinfo import escape
 from .core.mounts import CLIENT
+from .core.requests import Params
 from .core.results import Space
 from .core.state import EngineConfig
 from .core.volume import VolumeSpec
 
-__all__ = ["MOUNTPOINT", "SPACE", "SPEC", "Mount", "Scheduler", "Task", "World", "client_stats", "config", "new_pid"]
+__all__ = ["MOUNTPOINT", "SPACE", "SPEC", "Mount", "Scheduler", "Task", "World", "client_stats", "config", "new_pid", "request"]
 
 MOUNTPOINT = "/run/ganeti/gluster"
 SPEC = VolumeSpec(host="10.0.0.2", port=24007, volume="gv0")
@@ -38,6 +41,18 @@ SPACE: Space = {"storage_size": 100, "storage_free": 50, "size_bytes": 100 << 20
 def config() -> EngineConfig:
     """The core's settings on a node whose storage dir is ``MOUNTPOINT``."""
     return EngineConfig(storage_dir=MOUNTPOINT, whitelist=["/run/ganeti"], whitelist_file="/etc/ganeti/file-storage-paths")
+
+
+@functools.cache
+def _schemas() -> dict[str, MethodSchema]:
+    return load()
+
+
+def request(method: str, **params: object) -> Params:
+    """A call's params as the front door parses them, the schema's defaults included (volumes and holders as objects)."""
+    wire = {name: value.to_json() if isinstance(value, VolumeSpec | Holder) else value for name, value in params.items()}
+    schema = _schemas()[method]
+    return schema.parse(wire)
 
 
 _pids = iter(range(5000, 1 << 22))

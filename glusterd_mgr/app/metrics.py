@@ -7,7 +7,7 @@ a scrape answers even when a Gluster server is frozen.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -97,7 +97,9 @@ class EngineCollector(Collector):
 class Metrics:
     """The registry with the engine collector and the RPC counters."""
 
-    def __init__(self, engine: Engine, fs_pool: FsPool) -> None:
+    def __init__(self, engine: Engine, fs_pool: FsPool, methods: Iterable[str]) -> None:
+        self.methods = frozenset(methods)
+        """The methods counted by name (the schemas'); any other is counted as "other", so a caller cannot grow the labels."""
         self.registry = CollectorRegistry()
         self.registry.register(EngineCollector(engine, fs_pool))
         self.rpc_requests = Counter(
@@ -112,28 +114,12 @@ class Metrics:
         )
 
     def observe_rpc(self, method: str, code: int, seconds: float) -> None:
-        known = method if method in _KNOWN_METHODS else "other"
+        known = method if method in self.methods else "other"
         self.rpc_requests.labels(known, str(code)).inc()
         self.rpc_latency.labels(known).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-_KNOWN_METHODS = frozenset(
-    [
-        "volume.acquire",
-        "volume.release",
-        "volume.statvfs",
-        "disk.create",
-        "disk.remove",
-        "disk.grow",
-        "disk.info",
-        "disk.rename",
-        "status",
-        "rpc.discover",
-    ]
-)
 
 
 class MetricsResource(Resource):

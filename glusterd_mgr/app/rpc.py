@@ -18,7 +18,8 @@ from twisted.web import server
 from twisted.web.resource import Resource
 
 from ..core.errors import InvalidParams, MountdError
-from .schema import MethodSchema
+from ..core.requests import Params
+from .schema import DISCOVER, MethodSchema, openrpc
 
 __all__ = [
     "INTERNAL_ERROR",
@@ -28,9 +29,9 @@ __all__ = [
     "MAX_DEPTH",
     "METHOD_NOT_FOUND",
     "PARSE_ERROR",
+    "Call",
     "CappedRequest",
     "Dispatcher",
-    "Handler",
     "JsonRpcResource",
     "RpcStats",
 ]
@@ -41,7 +42,8 @@ MAX_DEPTH = 32
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INTERNAL_ERROR = -32700, -32600, -32601, -32603
 log = Logger()
 
-Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+Call = Callable[[Params], Awaitable[Any]]
+"""What answers a call, given its params parsed (``Engine.call``)."""
 
 
 class CappedRequest(server.Request):
@@ -83,12 +85,15 @@ def _error(id_: Any, code: int, message: str, data: dict[str, Any] | None = None
 
 @dataclass
 class Dispatcher:
-    """Maps method names to handlers, validating params against their schemas first."""
+    """Checks a call's params against its method's schema, parses them into the method's type, and hands them to ``call``."""
 
     schemas: dict[str, MethodSchema]
-    handlers: dict[str, Handler]
+    call: Call
     clock: Any
     stats: RpcStats = field(default_factory=RpcStats)
+
+    def __post_init__(self) -> None:
+        self.discover = openrpc(self.schemas)
 
     async def call_one(self, req: Any) -> dict[str, Any] | None:
         if not isinstance(req, dict):
@@ -103,17 +108,17 @@ class Dispatcher:
         started = self.clock.seconds()
         code = 0
         try:
-            handler = self.handlers.get(method)
-            if handler is None:
-                code = METHOD_NOT_FOUND
-                return None if notification else _error(id_, METHOD_NOT_FOUND, f"method not found: {method!r}; see rpc.discover")
             schema = self.schemas.get(method)
             params = req.get("params")
-            if schema is not None:
-                params = schema.check_params(params)
-            elif params not in (None, {}, []):
-                raise InvalidParams(f"{method} takes no params")
-            result = await handler(params or {})
+            if method == DISCOVER:
+                if params not in (None, {}, []):
+                    raise InvalidParams(f"{method} takes no params")
+                result: Any = self.discover
+            elif schema is None:
+                code = METHOD_NOT_FOUND
+                return None if notification else _error(id_, METHOD_NOT_FOUND, f"method not found: {method!r}; see rpc.discover")
+            else:
+                result = await self.call(schema.parse(params))
         except MountdError as e:
             code = e.code
             return None if notification else {"jsonrpc": "2.0", "id": id_, "error": e.to_json()}

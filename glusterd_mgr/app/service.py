@@ -5,7 +5,6 @@ from __future__ import annotations
 import grp
 import os
 import socket
-from collections.abc import Callable
 from typing import Any, cast
 
 from twisted.internet import task
@@ -14,49 +13,18 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.server import Site
 
 from .. import __version__
-from ..core.holders import Holder
-from ..core.volume import VolumeSpec
-from ..shell.driver import Engine
 from ..shell.node import Node, NodeOptions
 from .metrics import Metrics, MetricsResource
 from .notify import Watchdog, sd_notify
 from .rpc import CappedRequest, Dispatcher, JsonRpcResource, RpcStats
 from .schema import load as load_schemas
-from .schema import openrpc
+from .schema import method_names
 from .settings import Settings, engine_config
 from .watch import ConfigWatcher
 
-__all__ = ["Daemon", "QuietSite", "handlers"]
+__all__ = ["Daemon", "QuietSite"]
 
 log = Logger()
-
-
-def handlers(engine: Engine, discover: dict[str, Any]) -> dict[str, Callable[[dict[str, Any]], Any]]:
-    """JSON-RPC method → engine call; params were validated against ``rpc_schema/`` already."""
-
-    def vol(p: dict[str, Any]) -> VolumeSpec:
-        return VolumeSpec.from_json(p["volume"])
-
-    async def status(p: dict[str, Any]) -> dict[str, Any]:
-        return {"version": __version__, "mounts": engine.status()}
-
-    async def discover_doc(p: dict[str, Any]) -> dict[str, Any]:
-        return discover
-
-    return {
-        "volume.acquire": lambda p: engine.acquire(vol(p), Holder.from_json(p["holder"])),
-        "volume.release": lambda p: engine.release(vol(p), Holder.from_json(p["holder"])),
-        "volume.statvfs": lambda p: engine.statvfs(vol(p)),
-        "disk.create": lambda p: engine.disk_create(vol(p), p["path"], p["size"], p.get("preallocate", False)),
-        "disk.remove": lambda p: engine.disk_remove(vol(p), p["path"]),
-        "disk.grow": lambda p: engine.disk_grow(
-            vol(p), p["path"], p["amount"], p.get("dryrun", False), p.get("backingstore", True), p.get("preallocate", False)
-        ),
-        "disk.info": lambda p: engine.disk_info(vol(p), p["path"]),
-        "disk.rename": lambda p: engine.disk_rename(vol(p), p["path"], p["new_path"]),
-        "status": status,
-        "rpc.discover": discover_doc,
-    }
 
 
 def _prepare_socket(path: str, group: str = "") -> None:
@@ -115,9 +83,9 @@ class Daemon:
             NodeOptions(state_dir=s.state_dir, fs_threads=s.fs_threads, probe_interval=s.probe_interval),
         )
         engine = self.node.engine
-        metrics = Metrics(engine, self.node.fs_pool)
         schemas = load_schemas()
-        dispatcher = Dispatcher(schemas, handlers(engine, openrpc(schemas)), self.reactor, RpcStats(metrics.observe_rpc))
+        metrics = Metrics(engine, self.node.fs_pool, method_names(schemas))
+        dispatcher = Dispatcher(schemas, engine.call, self.reactor, RpcStats(metrics.observe_rpc))
         self.rpc = JsonRpcResource(dispatcher)
         # Watch the configuration before anything can be asked of us, so no change is missed.
         self.watcher = ConfigWatcher(self.reactor, s, engine)

@@ -11,12 +11,13 @@ from .health import disconnected, fast, not_connected, ours_in
 from .mounting import locked_ensure
 from .mounts import Probe
 from .policy import DiskPath, check_disk_path, check_storage_dir
-from .results import DiskCreated, DiskFacts, DiskGrown, DiskInfoResult, DiskRemoved, DiskRenamed, DiskResult, Space
+from .requests import DiskCreateParams, DiskGrowParams, DiskInfoParams, DiskParams, DiskRemoveParams, DiskRenameParams
+from .results import DiskFacts, DiskInfoResult, DiskResult, Space
 from .state import UP, NodeState, Phase
 from .unmounting import release_if_idle
 from .volume import VolumeSpec
 
-__all__ = ["disk_create", "disk_grow", "disk_info", "disk_remove", "disk_rename", "statvfs"]
+__all__ = ["disk", "statvfs"]
 
 
 def _with_mount(node: NodeState, spec: VolumeSpec, what: str, operation: DiskOperation, timeout: float) -> Proc[DiskResult]:
@@ -53,47 +54,38 @@ def _with_mount(node: NodeState, spec: VolumeSpec, what: str, operation: DiskOpe
 
 
 def _disk_call(
-    node: NodeState, spec: VolumeSpec, what: str, operation: DiskOperation, disks: list[DiskPath], timeout: float | None = None
+    node: NodeState, spec: VolumeSpec, what: str, operation: DiskOperation, disks: list[DiskPath], timeout: float
 ) -> Proc[DiskResult]:
     """Run a disk operation holding the disks' locks (in sorted order: two-disk calls cannot deadlock)."""
     keys = tuple(("disk", spec, name) for name in sorted({d.relative for d in disks}))
     label = f"{what}:{disks[0].relative}"
-    return (yield from ask(Locked(keys, _with_mount(node, spec, label, operation, timeout or node.config.fs_timeout))))
+    return (yield from ask(Locked(keys, _with_mount(node, spec, label, operation, timeout))))
 
 
-def _disk(node: NodeState, path: str) -> DiskPath:
-    return check_disk_path(path, node.config.disk_folder)
-
-
-def disk_create(node: NodeState, spec: VolumeSpec, path: str, size: int, preallocate: bool = False) -> Proc[DiskCreated]:
-    disk = _disk(node, path)
-    # Preallocation may write zeros where the file system cannot fallocate: allow for 64 MiB/s.
-    timeout = node.config.fs_timeout + (size / 64 if preallocate else 0)
-    return cast(DiskCreated, (yield from _disk_call(node, spec, "create", CreateDisk(disk, size, preallocate), [disk], timeout)))
-
-
-def disk_remove(node: NodeState, spec: VolumeSpec, path: str) -> Proc[DiskRemoved]:
-    disk = _disk(node, path)
-    return cast(DiskRemoved, (yield from _disk_call(node, spec, "remove", RemoveDisk(disk), [disk])))
-
-
-def disk_grow(
-    node: NodeState, spec: VolumeSpec, path: str, amount: int, dryrun: bool = False, backingstore: bool = True, preallocate: bool = False
-) -> Proc[DiskGrown]:
-    disk = _disk(node, path)
-    operation = GrowDisk(disk, amount, dryrun, backingstore, preallocate)
-    return cast(DiskGrown, (yield from _disk_call(node, spec, "grow", operation, [disk])))
-
-
-def disk_rename(node: NodeState, spec: VolumeSpec, path: str, new_path: str) -> Proc[DiskRenamed]:
-    disk, new = _disk(node, path), _disk(node, new_path)
-    return cast(DiskRenamed, (yield from _disk_call(node, spec, "rename", RenameDisk(disk, new), [disk, new])))
-
-
-def disk_info(node: NodeState, spec: VolumeSpec, path: str) -> Proc[DiskInfoResult]:
-    disk = _disk(node, path)
-    facts = cast(DiskFacts, (yield from _disk_call(node, spec, "info", DiskInfo(disk), [disk])))
-    return {**facts, "uri": spec.uri(path), "mountpoint": node.state(spec).mountpoint}
+def disk(node: NodeState, params: DiskParams) -> Proc[DiskResult | DiskInfoResult]:
+    """One disk call: its paths checked against the disk folder, run under the disks' locks with the volume mounted."""
+    spec, config = params.volume, node.config
+    disk = check_disk_path(params.path, config.disk_folder)
+    disks, timeout = [disk], config.fs_timeout
+    operation: DiskOperation
+    match params:
+        case DiskCreateParams(size=size, preallocate=preallocate):
+            # Preallocation may write zeros where the file system cannot fallocate: allow for 64 MiB/s.
+            timeout += size / 64 if preallocate else 0
+            what, operation = "create", CreateDisk(disk, size, preallocate)
+        case DiskRemoveParams():
+            what, operation = "remove", RemoveDisk(disk)
+        case DiskGrowParams():
+            what, operation = "grow", GrowDisk(disk, params.amount, params.dryrun, params.backingstore, params.preallocate)
+        case DiskRenameParams():
+            new = check_disk_path(params.new_path, config.disk_folder)
+            what, operation, disks = "rename", RenameDisk(disk, new), [disk, new]
+        case DiskInfoParams():
+            what, operation = "info", DiskInfo(disk)
+    result = yield from _disk_call(node, spec, what, operation, disks, timeout)
+    if isinstance(params, DiskInfoParams):
+        return {**cast(DiskFacts, result), "uri": spec.uri(params.path), "mountpoint": node.state(spec).mountpoint}
+    return result
 
 
 def statvfs(node: NodeState, spec: VolumeSpec) -> Proc[Space]:

@@ -9,13 +9,15 @@ they share is ``state.NodeState``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import client_care, disk_calls, holding, recovery
 from .effects import Proc
-from .holders import Holder, HolderTable
-from .results import AcquireResult, DiskCreated, DiskGrown, DiskInfoResult, DiskRemoved, DiskRenamed, ReleaseResult, Space, VolumeStatus
+from .holders import HolderTable
+from .requests import AcquireParams, Params, ReleaseParams, StatusParams, StatvfsParams
+from .results import VolumeStatus
 from .state import EngineConfig, NodeState, VolumeState
 from .volfile_servers import ServerMemory
-from .volume import VolumeSpec
 
 __all__ = ["Core"]
 
@@ -32,31 +34,18 @@ class Core:
     def status(self) -> list[VolumeStatus]:
         return self.node.status()
 
-    def acquire(self, spec: VolumeSpec, holder: Holder) -> Proc[AcquireResult]:
-        return holding.acquire(self.node, spec, holder)
-
-    def release(self, spec: VolumeSpec, holder: Holder) -> Proc[ReleaseResult]:
-        return holding.release(self.node, spec, holder)
-
-    def disk_create(self, spec: VolumeSpec, path: str, size: int, preallocate: bool = False) -> Proc[DiskCreated]:
-        return disk_calls.disk_create(self.node, spec, path, size, preallocate)
-
-    def disk_remove(self, spec: VolumeSpec, path: str) -> Proc[DiskRemoved]:
-        return disk_calls.disk_remove(self.node, spec, path)
-
-    def disk_grow(
-        self, spec: VolumeSpec, path: str, amount: int, dryrun: bool = False, backingstore: bool = True, preallocate: bool = False
-    ) -> Proc[DiskGrown]:
-        return disk_calls.disk_grow(self.node, spec, path, amount, dryrun, backingstore, preallocate)
-
-    def disk_rename(self, spec: VolumeSpec, path: str, new_path: str) -> Proc[DiskRenamed]:
-        return disk_calls.disk_rename(self.node, spec, path, new_path)
-
-    def disk_info(self, spec: VolumeSpec, path: str) -> Proc[DiskInfoResult]:
-        return disk_calls.disk_info(self.node, spec, path)
-
-    def statvfs(self, spec: VolumeSpec) -> Proc[Space]:
-        return disk_calls.statvfs(self.node, spec)
+    def request(self, params: Params) -> Proc[Any]:
+        """The procedure of one JSON-RPC call (``status`` excepted: it reads, the front door answers it)."""
+        match params:
+            case AcquireParams(volume, holder):
+                return holding.acquire(self.node, volume, holder)
+            case ReleaseParams(volume, holder):
+                return holding.release(self.node, volume, holder)
+            case StatvfsParams(volume):
+                return disk_calls.statvfs(self.node, volume)
+            case StatusParams():
+                raise TypeError("status is answered from Core.status, not by a procedure")
+        return disk_calls.disk(self.node, params)
 
     def held(self) -> list[VolumeState]:
         """The volumes to restore after a start."""

@@ -16,23 +16,14 @@ from twisted.internet.defer import Deferred, ensureDeferred, gatherResults
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
+from .. import __version__
 from ..core import effects as fx
-from ..core.holders import Holder, HolderTable
+from ..core.holders import HolderTable
 from ..core.machine import Core
-from ..core.results import (
-    AcquireResult,
-    DiskCreated,
-    DiskGrown,
-    DiskInfoResult,
-    DiskRemoved,
-    DiskRenamed,
-    ReleaseResult,
-    Space,
-    VolumeStatus,
-)
+from ..core.requests import Params, StatusParams
+from ..core.results import VolumeStatus
 from ..core.state import EngineConfig, Phase, VolumeState
 from ..core.volfile_servers import ServerMemory
-from ..core.volume import VolumeSpec
 from .sync import KeyedLock
 
 T = TypeVar("T")
@@ -164,33 +155,11 @@ class Engine:
         value = self.registry.get_sample_value(f"{NS}_{metric.value}_total", {"volume": volume})
         return value or 0.0
 
-    # -- the calls ---------------------------------------------------------------
-
-    async def acquire(self, spec: VolumeSpec, holder: Holder) -> AcquireResult:
-        return await self.run(self.core.acquire(spec, holder))
-
-    async def release(self, spec: VolumeSpec, holder: Holder) -> ReleaseResult:
-        return await self.run(self.core.release(spec, holder))
-
-    async def disk_create(self, spec: VolumeSpec, path: str, size: int, preallocate: bool = False) -> DiskCreated:
-        return await self.run(self.core.disk_create(spec, path, size, preallocate))
-
-    async def disk_remove(self, spec: VolumeSpec, path: str) -> DiskRemoved:
-        return await self.run(self.core.disk_remove(spec, path))
-
-    async def disk_grow(
-        self, spec: VolumeSpec, path: str, amount: int, dryrun: bool = False, backingstore: bool = True, preallocate: bool = False
-    ) -> DiskGrown:
-        return await self.run(self.core.disk_grow(spec, path, amount, dryrun, backingstore, preallocate))
-
-    async def disk_rename(self, spec: VolumeSpec, path: str, new_path: str) -> DiskRenamed:
-        return await self.run(self.core.disk_rename(spec, path, new_path))
-
-    async def disk_info(self, spec: VolumeSpec, path: str) -> DiskInfoResult:
-        return await self.run(self.core.disk_info(spec, path))
-
-    async def statvfs(self, spec: VolumeSpec) -> Space:
-        return await self.run(self.core.statvfs(spec))
+    async def call(self, params: Params) -> Any:
+        """Answer one JSON-RPC call, its params parsed already (``app/methods.py``)."""
+        if isinstance(params, StatusParams):
+            return {"version": __version__, "mounts": self.status()}
+        return await self.run(self.core.request(params))
 
     async def recover(self) -> None:
         """After a start: restore held volumes side by side (each mountpoint's lock still orders its own),

@@ -18,6 +18,7 @@ from twisted.protocols.basic import LineReceiver
 
 from glusterd_mgr.core.errors import MountdError
 from glusterd_mgr.core.holders import Holder
+from glusterd_mgr.core.requests import AcquireParams, ReleaseParams
 from glusterd_mgr.core.volume import VolumeSpec
 from glusterd_mgr.shell.driver import EngineConfig
 from glusterd_mgr.shell.node import Node, NodeOptions
@@ -40,8 +41,8 @@ class Driver(LineReceiver):
             else:
                 spec = VolumeSpec.from_json(req["volume"])
                 holder = Holder.from_json(req["holder"])
-                method = engine.acquire if req["op"] == "acquire" else engine.release
-                result = await method(spec, holder)
+                params = AcquireParams(spec, holder) if req["op"] == "acquire" else ReleaseParams(spec, holder)
+                result = await engine.call(params)
             reply = {"id": req.get("id"), "result": result}
         except MountdError as e:
             reply = {"id": req.get("id"), "error": e.to_json()}

@@ -10,6 +10,7 @@ from twisted.internet.task import Clock
 from glusterd_mgr.core import effects as fx
 from glusterd_mgr.core.errors import StateError
 from glusterd_mgr.core.holders import Holder, HolderTable
+from glusterd_mgr.core.requests import AcquireParams, ReleaseParams
 from glusterd_mgr.shell.driver import Engine
 from glusterd_mgr.testing import SPEC, World, config
 
@@ -29,7 +30,7 @@ def durable(world: World, n: int) -> Deferred[None]:
 
 def test_an_acquire_is_answered_only_once_its_journal_line_is_durable() -> None:
     eng, world, _clock = engine()
-    answer = ensureDeferred(eng.acquire(SPEC, I1))
+    answer = ensureDeferred(eng.call(AcquireParams(SPEC, I1)))
     assert not answer.called and len(world.stack()) == 1
     [(write, d)] = world.held
     assert isinstance(write, fx.WriteJournal) and (write.change.op, write.change.holder) == ("acquire", I1)
@@ -41,8 +42,8 @@ def test_an_acquire_is_answered_only_once_its_journal_line_is_durable() -> None:
 
 def test_a_retried_acquire_waits_for_the_first_under_the_holders_lock() -> None:
     eng, world, _clock = engine()
-    first = ensureDeferred(eng.acquire(SPEC, I1))
-    retry = ensureDeferred(eng.acquire(SPEC, I1))
+    first = ensureDeferred(eng.call(AcquireParams(SPEC, I1)))
+    retry = ensureDeferred(eng.call(AcquireParams(SPEC, I1)))
     assert not retry.called and len(world.held) == 1
     durable(world, 0).callback(None)
     assert first.result == {"mountpoint": config().storage_dir, "holders": 1, "mounted_now": True}
@@ -52,7 +53,7 @@ def test_a_retried_acquire_waits_for_the_first_under_the_holders_lock() -> None:
 
 def test_a_failed_journal_write_fails_the_call_and_unmounts_for_nobody() -> None:
     eng, world, clock = engine()
-    answer = ensureDeferred(eng.acquire(SPEC, I1))
+    answer = ensureDeferred(eng.call(AcquireParams(SPEC, I1)))
     durable(world, 0).errback(StateError("disk full"))
     failures: list[Any] = []
     answer.addErrback(failures.append)
@@ -64,10 +65,10 @@ def test_a_failed_journal_write_fails_the_call_and_unmounts_for_nobody() -> None
 
 def test_the_last_release_unmounts_and_leaves_no_lock_registered() -> None:
     eng, world, clock = engine()
-    first = ensureDeferred(eng.acquire(SPEC, I1))
+    first = ensureDeferred(eng.call(AcquireParams(SPEC, I1)))
     durable(world, 0).callback(None)
     assert first.called
-    release = ensureDeferred(eng.release(SPEC, I1))
+    release = ensureDeferred(eng.call(ReleaseParams(SPEC, I1)))
     durable(world, 1).callback(None)
     assert release.result == {"holders": 0, "known": True, "unmounted": True, "busy": False}
     assert world.stack() == [] and len(eng._locks) == 0  # the keyed lock is pruned: no growth per mountpoint

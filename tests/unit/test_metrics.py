@@ -10,8 +10,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet.defer import ensureDeferred
 
 from glusterd_mgr.app.metrics import NS, Metrics, MetricsResource
+from glusterd_mgr.app.schema import load, method_names
 from glusterd_mgr.core.fuse_client import ClientStats
 from glusterd_mgr.core.holders import Holder
+from glusterd_mgr.core.requests import AcquireParams
 from glusterd_mgr.core.state import Phase, VolumeState
 from glusterd_mgr.core.volume import VolumeSpec
 from glusterd_mgr.shell.pool import FsPool
@@ -47,7 +49,7 @@ def node(adjust: Callable[[VolumeState], None] = lambda vs: None) -> Metrics:
     """A mounted volume with two holders (one broken by a dead client) and its client, and a dead one with none;
     ``adjust`` changes the mounted one's state."""
     eng, world, _clock = engine()
-    answer = ensureDeferred(eng.acquire(SPEC, I1))
+    answer = ensureDeferred(eng.call(AcquireParams(SPEC, I1)))
     durable(world, 0).callback(None)
     assert answer.called
     vs = eng.volumes[SPEC]
@@ -57,7 +59,7 @@ def node(adjust: Callable[[VolumeState], None] = lambda vs: None) -> Metrics:
     adjust(vs)
     dead = VolumeState(OTHER, "/run/ganeti/other", phase=Phase.DEAD, holders={I1}, broken={I1})
     eng.volumes[OTHER] = dead
-    return Metrics(eng, cast(FsPool, FakePool()))
+    return Metrics(eng, cast(FsPool, FakePool()), method_names(load()))
 
 
 def test_the_mount_families_carry_each_volume_with_its_labels() -> None:
