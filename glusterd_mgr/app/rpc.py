@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from twisted.internet.defer import Deferred, ensureDeferred, gatherResults
+from twisted.internet.defer import Deferred, ensureDeferred, gatherResults, succeed
 from twisted.logger import Logger
 from twisted.web import server
 from twisted.web.resource import Resource
@@ -180,6 +180,15 @@ class JsonRpcResource(Resource):
         super().__init__()  # type: ignore[no-untyped-call]
         self.dispatcher = dispatcher
         self.in_flight = 0
+        self._drain_waiters: list[Deferred[None]] = []
+
+    def drained(self) -> Deferred[None]:
+        """Fires once no call is in flight (at once when none is); cancelling it gives up the wait."""
+        if not self.in_flight:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred(canceller=self._drain_waiters.remove)
+        self._drain_waiters.append(waiter)
+        return waiter
 
     def render_GET(self, request: server.Request) -> bytes:
         request.setResponseCode(405)
@@ -198,6 +207,10 @@ class JsonRpcResource(Resource):
 
         def done(result: Any) -> Any:
             self.in_flight -= 1
+            if not self.in_flight:
+                waiters, self._drain_waiters = self._drain_waiters, []
+                for waiter in waiters:
+                    waiter.callback(None)
             return result
 
         def send(reply: Any) -> None:

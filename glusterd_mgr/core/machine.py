@@ -16,7 +16,7 @@ from .effects import Proc
 from .holders import HolderTable
 from .requests import AcquireParams, Params, ReleaseParams, StatusParams, StatvfsParams
 from .results import VolumeStatus
-from .state import EngineConfig, NodeState, VolumeState
+from .state import EngineConfig, NodeState, VolumeState, VolumeView
 from .volfile_servers import ServerMemory
 
 __all__ = ["Core"]
@@ -33,6 +33,14 @@ class Core:
 
     def status(self) -> list[VolumeStatus]:
         return self.node.status()
+
+    def views(self) -> list[VolumeView]:
+        """Every volume as a read-only copy, for the metrics."""
+        return [vs.view() for vs in self.volumes.values()]
+
+    def reconfigure(self, whitelist: list[str], storage_dir: str) -> bool:
+        """Follow Ganeti's whitelist and storage dir (``NodeState.reconfigure``); whether either changed."""
+        return self.node.reconfigure(whitelist, storage_dir)
 
     def request(self, params: Params) -> Proc[Any]:
         """The procedure of one JSON-RPC call (``status`` excepted: it reads, the front door answers it)."""

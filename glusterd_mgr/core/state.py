@@ -15,7 +15,7 @@ from .results import Space, VolumeStatus
 from .volfile_servers import ServerMemory
 from .volume import VolumeSpec
 
-__all__ = ["UP", "EngineConfig", "NodeState", "Phase", "VolumeState", "mount_key"]
+__all__ = ["UP", "EngineConfig", "NodeState", "Phase", "VolumeState", "VolumeView", "mount_key"]
 
 
 class Phase(enum.Enum):
@@ -54,6 +54,22 @@ class EngineConfig:
     """Further arguments of the FUSE client (the measured choices of ``app/settings.py``)."""
 
 
+@dataclass(frozen=True)
+class VolumeView:
+    """What a reader outside the core (the metrics) sees of a volume: a copy, so no reader can change the core's state."""
+
+    key: str
+    mountpoint: str
+    phase: Phase
+    holders: int
+    space: Space | None
+    client: fuse_client.ClientStats | None
+    memory_warned: bool
+    broken: int
+    claimants: int
+    disconnected_since: float | None
+
+
 @dataclass
 class VolumeState:
     spec: VolumeSpec
@@ -89,6 +105,22 @@ class VolumeState:
 
     def count(self) -> int:
         return len(self.holders) + sum(self.jobs.values())
+
+    def view(self) -> VolumeView:
+        space = None if self.space is None else self.space.copy()
+        since = self.disconnected_since if self.phase is Phase.DISCONNECTED else None
+        return VolumeView(
+            self.spec.key,
+            self.mountpoint,
+            self.phase,
+            self.count(),
+            space,
+            self.client,
+            self.memory_warned,
+            len(self.broken),
+            len(self.claimants),
+            since,
+        )
 
     def where(self) -> dict[str, object]:
         """The fields that name the volume and its mountpoint in a log line."""
@@ -131,6 +163,17 @@ class NodeState:
         self._scopes = scope_serial  # scope serials: unique across restarts too (the driver starts them at the clock)
         for spec, mountpoint, holder in table.entries():
             self.state(spec, mountpoint).holders.add(holder)
+
+    def reconfigure(self, whitelist: list[str], storage_dir: str) -> bool:
+        """Take Ganeti's whitelist and storage dir as they are now; whether either changed.
+
+        Held volumes keep their mountpoint; an unheld one follows the new storage dir at its next use.
+        """
+        config = self.config
+        if whitelist == config.whitelist and storage_dir == config.storage_dir:
+            return False
+        config.whitelist, config.storage_dir = list(whitelist), storage_dir
+        return True
 
     def state(self, spec: VolumeSpec, mountpoint: str | None = None) -> VolumeState:
         vs = self.volumes.get(spec)
