@@ -178,7 +178,7 @@ class World:
                     raise StorageError("no such file", errno="ENOENT")
                 if stack[-1].client in ("dead", "disconnected"):
                     raise StorageError(f"cannot open {effect.mountpoint}: not connected", errno="ENOTCONN")
-                return {"done": type(effect.operation).__name__}
+                return {"done": type(effect.params).__name__}
             case fx.WriteJournal():
                 if self.journal_fails:
                     raise StateError("the journal cannot be written")

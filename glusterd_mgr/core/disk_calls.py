@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 from typing import cast
 
-from .effects import CreateDisk, Disk, DiskInfo, DiskOperation, GrowDisk, Level, Locked, Proc, RemoveDisk, RenameDisk, Say, Statvfs, ask
+from .effects import Disk, Level, Locked, Proc, Say, Statvfs, ask
 from .errors import NotMounted, StorageError
 from .health import disconnected, fast, not_connected, ours_in
 from .mounting import locked_ensure
@@ -20,22 +20,23 @@ from .volume import VolumeSpec
 __all__ = ["disk", "statvfs"]
 
 
-def _with_mount(node: NodeState, spec: VolumeSpec, what: str, operation: DiskOperation, timeout: float) -> Proc[DiskResult]:
-    """Run a disk operation with the volume mounted.
+def _with_mount(node: NodeState, params: DiskParams, disks: tuple[DiskPath, ...], timeout: float, what: str) -> Proc[DiskResult]:
+    """Run a disk call with the volume mounted.
 
     An unmounted volume is mounted for the call under an ephemeral ``job``
     holder and released after it (one unmount attempt).  A dead mount met
-    on the way (ENOTCONN) is recovered and the operation tried once more.
+    on the way (ENOTCONN) is recovered and the call tried once more.
     """
-    vs = node.state(spec)
+    vs = node.state(params.volume)
     check_storage_dir(vs.mountpoint, node.config.whitelist, node.config.whitelist_file)
     job = node.next_job(what)
     vs.jobs[job] += 1
+    call = Disk(vs.mountpoint, params, disks, timeout)  # held by the job: the mountpoint stays
     try:
         if not (yield from fast(vs, UP)):
             yield from locked_ensure(node, vs)
         try:
-            return (yield from ask(Disk(vs.mountpoint, operation, timeout)))
+            return (yield from ask(call))
         except StorageError as e:
             if e.data.get("errno") != errno.errorcode[errno.ENOTCONN]:
                 raise
@@ -45,7 +46,7 @@ def _with_mount(node: NodeState, spec: VolumeSpec, what: str, operation: DiskOpe
         yield Say(Level.WARN, "{volume} on {mountpoint} is dead (ENOTCONN) during {what}: recovering it", {**vs.where(), "what": what})
         vs.enter(Phase.DEAD)
         yield from locked_ensure(node, vs)
-        return (yield from ask(Disk(vs.mountpoint, operation, timeout)))
+        return (yield from ask(call))
     finally:
         vs.jobs[job] -= 1
         if vs.jobs[job] <= 0:
@@ -53,36 +54,22 @@ def _with_mount(node: NodeState, spec: VolumeSpec, what: str, operation: DiskOpe
         yield from release_if_idle(node, vs)
 
 
-def _disk_call(
-    node: NodeState, spec: VolumeSpec, what: str, operation: DiskOperation, disks: list[DiskPath], timeout: float
-) -> Proc[DiskResult]:
-    """Run a disk operation holding the disks' locks (in sorted order: two-disk calls cannot deadlock)."""
-    keys = tuple(("disk", spec, name) for name in sorted({d.relative for d in disks}))
-    label = f"{what}:{disks[0].relative}"
-    return (yield from ask(Locked(keys, _with_mount(node, spec, label, operation, timeout))))
+_WHAT = {DiskCreateParams: "create", DiskRemoveParams: "remove", DiskGrowParams: "grow", DiskRenameParams: "rename", DiskInfoParams: "info"}
+"""How a disk call names itself in its job holder and its log lines."""
 
 
 def disk(node: NodeState, params: DiskParams) -> Proc[DiskResult | DiskInfoResult]:
-    """One disk call: its paths checked against the disk folder, run under the disks' locks with the volume mounted."""
-    spec, config = params.volume, node.config
-    disk = check_disk_path(params.path, config.disk_folder)
-    disks, timeout = [disk], config.fs_timeout
-    operation: DiskOperation
-    match params:
-        case DiskCreateParams(size=size, preallocate=preallocate):
-            # Preallocation may write zeros where the file system cannot fallocate: allow for 64 MiB/s.
-            timeout += size / 64 if preallocate else 0
-            what, operation = "create", CreateDisk(disk, size, preallocate)
-        case DiskRemoveParams():
-            what, operation = "remove", RemoveDisk(disk)
-        case DiskGrowParams():
-            what, operation = "grow", GrowDisk(disk, params.amount, params.dryrun, params.backingstore, params.preallocate)
-        case DiskRenameParams():
-            new = check_disk_path(params.new_path, config.disk_folder)
-            what, operation, disks = "rename", RenameDisk(disk, new), [disk, new]
-        case DiskInfoParams():
-            what, operation = "info", DiskInfo(disk)
-    result = yield from _disk_call(node, spec, what, operation, disks, timeout)
+    """One disk call: its paths checked against the disk folder, run under the disks' locks (taken in sorted order, so
+    two-disk calls cannot deadlock) with the volume mounted."""
+    config = node.config
+    paths = [params.path, params.new_path] if isinstance(params, DiskRenameParams) else [params.path]
+    disks = tuple(check_disk_path(path, config.disk_folder) for path in paths)
+    timeout = config.fs_timeout
+    if isinstance(params, DiskCreateParams) and params.preallocate:
+        timeout += params.size / 64  # preallocation may write zeros where the file system cannot fallocate: allow for 64 MiB/s
+    spec, what = params.volume, _WHAT[type(params)]
+    keys = tuple(("disk", spec, name) for name in sorted({d.relative for d in disks}))
+    result = yield from ask(Locked(keys, _with_mount(node, params, disks, timeout, f"{what}:{disks[0].relative}")))
     if isinstance(params, DiskInfoParams):
         return {**cast(DiskFacts, result), "uri": spec.uri(params.path), "mountpoint": node.state(spec).mountpoint}
     return result

@@ -16,17 +16,14 @@ from typing import Any, Generic, TypeVar, cast
 from .fuse_client import ClientStats
 from .holders import Change, Process
 from .policy import DiskPath
+from .requests import DiskParams
 from .results import DiskResult, Space
 
 __all__ = [
     "After",
     "Clients",
-    "CreateDisk",
     "Disk",
-    "DiskInfo",
-    "DiskOperation",
     "Effect",
-    "GrowDisk",
     "IsLocked",
     "Kill",
     "Level",
@@ -42,8 +39,6 @@ __all__ = [
     "Proc",
     "ProcessResult",
     "ReadTable",
-    "RemoveDisk",
-    "RenameDisk",
     "Resolve",
     "Run",
     "Say",
@@ -219,46 +214,12 @@ class SweepTemps(Effect[list[str]]):
 
 
 @dataclass(frozen=True)
-class CreateDisk:
-    disk: DiskPath
-    size_mib: int
-    preallocate: bool
-
-
-@dataclass(frozen=True)
-class RemoveDisk:
-    disk: DiskPath
-
-
-@dataclass(frozen=True)
-class GrowDisk:
-    disk: DiskPath
-    amount_mib: int
-    dryrun: bool
-    backingstore: bool
-    preallocate: bool
-
-
-@dataclass(frozen=True)
-class RenameDisk:
-    disk: DiskPath
-    new: DiskPath
-
-
-@dataclass(frozen=True)
-class DiskInfo:
-    disk: DiskPath
-
-
-DiskOperation = CreateDisk | RemoveDisk | GrowDisk | RenameDisk | DiskInfo
-
-
-@dataclass(frozen=True)
 class Disk(Effect[DiskResult]):
-    """One disk operation inside the mounted volume at ``mountpoint``."""
+    """One disk call inside the mounted volume at ``mountpoint``: its params as given, ``disks`` its paths checked."""
 
     mountpoint: str
-    operation: DiskOperation
+    params: DiskParams
+    disks: tuple[DiskPath, ...]
     timeout: float
 
 

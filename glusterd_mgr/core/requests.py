@@ -31,15 +31,25 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class AcquireParams:
+class _OnHolder:
     volume: VolumeSpec
     holder: Holder
 
 
 @dataclass(frozen=True)
-class ReleaseParams:
+class _OnDisk:
     volume: VolumeSpec
-    holder: Holder
+    path: str
+
+
+@dataclass(frozen=True)
+class AcquireParams(_OnHolder):
+    pass
+
+
+@dataclass(frozen=True)
+class ReleaseParams(_OnHolder):
+    pass
 
 
 @dataclass(frozen=True)
@@ -48,23 +58,18 @@ class StatvfsParams:
 
 
 @dataclass(frozen=True)
-class DiskCreateParams:
-    volume: VolumeSpec
-    path: str
+class DiskCreateParams(_OnDisk):
     size: int
     preallocate: bool
 
 
 @dataclass(frozen=True)
-class DiskRemoveParams:
-    volume: VolumeSpec
-    path: str
+class DiskRemoveParams(_OnDisk):
+    pass
 
 
 @dataclass(frozen=True)
-class DiskGrowParams:
-    volume: VolumeSpec
-    path: str
+class DiskGrowParams(_OnDisk):
     amount: int
     dryrun: bool
     backingstore: bool
@@ -72,15 +77,12 @@ class DiskGrowParams:
 
 
 @dataclass(frozen=True)
-class DiskInfoParams:
-    volume: VolumeSpec
-    path: str
+class DiskInfoParams(_OnDisk):
+    pass
 
 
 @dataclass(frozen=True)
-class DiskRenameParams:
-    volume: VolumeSpec
-    path: str
+class DiskRenameParams(_OnDisk):
     new_path: str
 
 

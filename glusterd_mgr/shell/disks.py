@@ -15,9 +15,9 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ..core.effects import CreateDisk, DiskInfo, DiskOperation, GrowDisk, RemoveDisk, RenameDisk
 from ..core.errors import DiskExists, NoSuchDisk, PathRefused, StorageError
 from ..core.policy import DiskPath
+from ..core.requests import DiskCreateParams, DiskGrowParams, DiskInfoParams, DiskParams, DiskRemoveParams, DiskRenameParams
 from ..core.results import DiskCreated, DiskFacts, DiskGrown, DiskRemoved, DiskRenamed, DiskResult
 from .statvfs import MIB
 
@@ -273,16 +273,17 @@ def statvfs(root: str) -> os.statvfs_result:
         raise storage_error("statvfs", root, e) from None
 
 
-def run(root: str, op: DiskOperation) -> DiskResult:
-    """Carry out one disk operation in the volume mounted at ``root`` (blocking: runs in the pool)."""
-    match op:
-        case CreateDisk():
-            return create(root, op.disk, op.size_mib, op.preallocate)
-        case RemoveDisk():
-            return remove(root, op.disk)
-        case GrowDisk():
-            return grow(root, op.disk, op.amount_mib, op.dryrun, op.backingstore, op.preallocate)
-        case RenameDisk():
-            return rename(root, op.disk, op.new)
-        case DiskInfo():
-            return info(root, op.disk)
+def run(root: str, params: DiskParams, disks: tuple[DiskPath, ...]) -> DiskResult:
+    """Carry out one disk call in the volume mounted at ``root``, on its checked paths (blocking: runs in the pool)."""
+    disk = disks[0]
+    match params:
+        case DiskCreateParams():
+            return create(root, disk, params.size, params.preallocate)
+        case DiskRemoveParams():
+            return remove(root, disk)
+        case DiskGrowParams():
+            return grow(root, disk, params.amount, params.dryrun, params.backingstore, params.preallocate)
+        case DiskRenameParams():
+            return rename(root, disk, disks[1])
+        case DiskInfoParams():
+            return info(root, disk)

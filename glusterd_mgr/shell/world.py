@@ -89,8 +89,8 @@ class RealWorld:
                 return self.systemd_booted, self.own_unit
             case fx.SweepTemps(mountpoint, folder, timeout):
                 return fs.run(mountpoint, lambda: disks.sweep_temps(mountpoint, folder), timeout)
-            case fx.Disk(mountpoint, operation, timeout):
-                return fs.run(mountpoint, lambda: disks.run(mountpoint, operation), timeout)
+            case fx.Disk(mountpoint, params, paths, timeout):
+                return fs.run(mountpoint, lambda: disks.run(mountpoint, params, paths), timeout)
             case fx.WriteState(path, data):
                 return fs.run("state", lambda: write_file_atomically(path, data), 5.0)
             case fx.WriteJournal(change):

@@ -221,7 +221,7 @@ def test_a_disk_call_meeting_enotconn_recovers_the_mount_and_tries_once_more() -
     world.stack()[-1].client = "dead"
     task = sched.run(core.request(DiskInfoParams(SPEC, "ganeti/d1")))
     assert task.error is None
-    assert task.outcome["done"] == "DiskInfo" and task.outcome["uri"].endswith("/gv0/ganeti/d1")
+    assert task.outcome["done"] == "DiskInfoParams" and task.outcome["uri"].endswith("/gv0/ganeti/d1")
     assert len([e for e in world.done if isinstance(e, fx.Disk)]) == 2
     assert core.volumes[SPEC].phase is Phase.MOUNTED
 
@@ -229,7 +229,7 @@ def test_a_disk_call_meeting_enotconn_recovers_the_mount_and_tries_once_more() -
 def test_a_disk_call_on_an_unheld_volume_mounts_for_the_call_and_unmounts_after() -> None:
     world, core, sched = node()
     task = sched.run(core.request(request("disk.create", volume=SPEC, path="ganeti/d1", size=10)))
-    assert task.outcome == {"done": "CreateDisk"}
+    assert task.outcome == {"done": "DiskCreateParams"}
     assert [argv[0] for argv in runs(world)] == [CLIENT, "umount"]
     assert core.volumes[SPEC].jobs == {}
 

@@ -17,7 +17,7 @@ from glusterd_mgr.app.schema import DISCOVER, load
 from glusterd_mgr.core import effects as fx
 from glusterd_mgr.core.errors import MountFailed
 from glusterd_mgr.core.holders import HolderTable
-from glusterd_mgr.core.requests import PARAMS, Params
+from glusterd_mgr.core.requests import PARAMS, DiskGrowParams, Params
 from glusterd_mgr.shell.driver import Engine
 from glusterd_mgr.testing import MOUNTPOINT, World, config
 
@@ -67,10 +67,10 @@ def test_a_call_reaches_the_engine_and_its_result_comes_back_with_its_id() -> No
 def test_the_schemas_default_fills_an_optional_param_left_out() -> None:
     d, world, _ = dispatcher()
     reply = call(d, req("disk.grow", {"volume": VOLUME, "path": "ganeti/d", "amount": 1}))
-    assert reply["result"] == {"done": "GrowDisk"}
+    assert reply["result"] == {"done": "DiskGrowParams"}
     [disk] = [e for e in world.done if isinstance(e, fx.Disk)]
-    assert isinstance(disk.operation, fx.GrowDisk)
-    assert (disk.operation.dryrun, disk.operation.backingstore, disk.operation.preallocate) == (False, True, False)
+    assert isinstance(disk.params, DiskGrowParams)
+    assert (disk.params.dryrun, disk.params.backingstore, disk.params.preallocate) == (False, True, False)
 
 
 def test_every_method_with_a_schema_has_its_params_type_and_no_other() -> None:
