@@ -33,6 +33,7 @@ __all__ = [
     "adopt_argv",
     "client_mount",
     "client_options",
+    "describe",
     "over_threshold",
     "scope_unit",
     "scoped_argv",
@@ -100,6 +101,11 @@ def scoped_argv(argv: Sequence[str], unit: str, description: str) -> list[str]:
         "--",
         *argv,
     ]
+
+
+def describe(volume: str, mountpoint: str) -> str:
+    """A client's scope as ``systemctl status`` describes it (the daemon's scopes and ``rehome``'s alike)."""
+    return f"GlusterFS client of {volume} on {mountpoint}"
 
 
 def adopt_argv(pid: int, unit: str, description: str) -> list[str]:

@@ -200,4 +200,4 @@ class NodeState:
     def next_scope(self, vs: VolumeState) -> tuple[str, str]:
         """A fresh scope unit name for the volume's client, and its description."""
         self._scopes += 1
-        return fuse_client.scope_unit(vs.spec.volume, vs.mountpoint, self._scopes), f"GlusterFS client of {vs.spec.key} on {vs.mountpoint}"
+        return fuse_client.scope_unit(vs.spec.volume, vs.mountpoint, self._scopes), fuse_client.describe(vs.spec.key, vs.mountpoint)
