@@ -19,12 +19,12 @@ from ..core.state import UP, Phase, VolumeView
 from ..shell.driver import Engine
 from ..shell.pool import FsPool
 
-__all__ = ["NS", "EngineCollector", "Metrics", "MetricsResource"]
+__all__ = ["NS", "Metrics", "MetricsResource", "VolumeCollector"]
 
 NS = "ganeti_gluster"
 
 
-class EngineCollector(Collector):
+class VolumeCollector(Collector):
     """The mounts' gauges from the core's read-only views, the engine's counters, the pool's occupancy."""
 
     def __init__(self, engine: Engine, fs_pool: FsPool) -> None:
@@ -104,7 +104,7 @@ class Metrics:
         self.methods = frozenset(methods)
         """The methods counted by name (the schemas'); any other is counted as "other", so a caller cannot grow the labels."""
         self.registry = CollectorRegistry()
-        self.registry.register(EngineCollector(engine, fs_pool))
+        self.registry.register(VolumeCollector(engine, fs_pool))
         self.rpc_requests = Counter(
             f"{NS}_rpc_requests", "JSON-RPC calls by method and error code (0 = success)", ["method", "code"], registry=self.registry
         )
