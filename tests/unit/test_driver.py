@@ -59,8 +59,7 @@ def test_a_failed_journal_write_fails_the_call_and_unmounts_for_nobody() -> None
     answer.addErrback(failures.append)
     assert failures and failures[0].check(StateError)
     assert world.stack() == [] and eng.volumes[SPEC].holders == set()
-    clock.advance(0)
-    assert clock.getDelayedCalls() == []
+    assert clock.getDelayedCalls() == [], "nothing waits for a later turn"
 
 
 def test_the_last_release_unmounts_and_leaves_no_lock_registered() -> None:
@@ -72,5 +71,4 @@ def test_the_last_release_unmounts_and_leaves_no_lock_registered() -> None:
     durable(world, 1).callback(None)
     assert release.result == {"holders": 0, "known": True, "unmounted": True, "busy": False}
     assert world.stack() == [] and len(eng._locks) == 0  # the keyed lock is pruned: no growth per mountpoint
-    clock.advance(0)
-    assert clock.getDelayedCalls() == []
+    assert clock.getDelayedCalls() == [], "nothing waits for a later turn"
