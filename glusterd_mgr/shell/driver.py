@@ -24,6 +24,7 @@ from ..core.requests import Params, StatusParams
 from ..core.results import VolumeStatus
 from ..core.state import EngineConfig, Phase, VolumeState
 from ..core.volfile_servers import ServerMemory
+from .reactor import Clock
 from .sync import KeyedLock
 
 T = TypeVar("T")
@@ -58,7 +59,7 @@ class Engine:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: Clock,
         world: Answers,
         config: EngineConfig,
         table: HolderTable,

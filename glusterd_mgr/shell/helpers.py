@@ -12,6 +12,7 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
 
 from ..core.effects import ProcessResult
+from .reactor import Clock, NodeReactor
 
 __all__ = ["KILL_GRACE", "kill", "run_helper"]
 
@@ -27,7 +28,7 @@ class _Collector(ProcessProtocol):
     no caller (and no lock it holds) waits forever.
     """
 
-    def __init__(self, reactor: Any, argv: tuple[str, ...], timeout: float) -> None:
+    def __init__(self, reactor: Clock, argv: tuple[str, ...], timeout: float) -> None:
         self.argv = argv
         self.done: Deferred[ProcessResult] = Deferred()
         self._reactor = reactor
@@ -61,7 +62,9 @@ class _Collector(ProcessProtocol):
         self._finish(getattr(reason.value, "exitCode", None), getattr(reason.value, "signal", None))
 
 
-def run_helper(reactor: Any, argv: tuple[str, ...], cwd: str, timeout: float, extra_env: Mapping[str, str]) -> Deferred[ProcessResult]:
+def run_helper(
+    reactor: NodeReactor, argv: tuple[str, ...], cwd: str, timeout: float, extra_env: Mapping[str, str]
+) -> Deferred[ProcessResult]:
     """Run ``argv`` as the leader of its own process group (so a timeout kills its children too), in the C locale."""
     proto = _Collector(reactor, argv, timeout)
     env = {**os.environ, "LC_ALL": "C", **extra_env}

@@ -11,10 +11,12 @@ from twisted.internet.protocol import ClientFactory
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.python.failure import Failure
 
+from .reactor import NodeReactor
+
 __all__ = ["tcp_probe"]
 
 
-def tcp_probe(reactor: Any, host: str, port: int, timeout: float) -> Deferred[str | None]:
+def tcp_probe(reactor: NodeReactor, host: str, port: int, timeout: float) -> Deferred[str | None]:
     """None when ``host:port`` accepts a TCP connection, else why not."""
     factory = _ProbeFactory()
     reactor.connectTCP(host, port, factory, timeout=timeout)

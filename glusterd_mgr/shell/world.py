@@ -29,6 +29,7 @@ from .procfs import (
     set_oom_score_adj_blocking,
     unit_of_pid,
 )
+from .reactor import NodeReactor
 from .statvfs import space_info
 from .tcp import tcp_probe
 
@@ -42,7 +43,7 @@ LOG_READ = 256 * 1024
 class RealWorld:
     """Answers each effect on this node: a value at once, or a Deferred of it."""
 
-    reactor: Any
+    reactor: NodeReactor
     fs_pool: FsPool
     misc_pool: FsPool
     journal: JournalWriter
