@@ -1,9 +1,10 @@
 """The driver: runs the core's procedures (``core.machine``), the node's effects answered by a world.
 
-The core decides; this module only carries effects out and sends their answers
-back: mount-table reads, statvfs, helpers, the journal, locks, logs and
-metrics.  Errors the world raises are thrown into the procedure, which decides
-what they mean.
+The core decides; this module answers the effects of order (locks), time,
+logs and metrics itself, hands every other one to the world (``world.py`` on
+the node, ``glusterd_mgr.testing`` in memory) and sends the answers back.
+Errors the world raises are thrown into the procedure, which decides what they
+mean.
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ class Engine:
         return value or 0.0
 
     async def call(self, params: Params) -> Any:
-        """Answer one JSON-RPC call, its params parsed already (``app/methods.py``)."""
+        """Answer one JSON-RPC call, its params parsed already (``MethodSchema.parse``)."""
         if isinstance(params, StatusParams):
             return {"version": __version__, "mounts": self.status()}
         return await self.run(self.core.request(params))
