@@ -34,8 +34,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import psutil
 
 from bench.datapath import DataPath
-from glusterd_mgr import mountinfo
 from glusterd_mgr.client import Client
+from glusterd_mgr.core import mountinfo
 from tests.support import glusterlab
 from tests.support.daemon_proc import DaemonProcess
 

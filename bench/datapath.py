@@ -24,8 +24,8 @@ from typing import cast
 
 import psutil
 
-from glusterd_mgr.mounts import client_argv, log_file_for
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.core.mounts import client_argv, log_file_for
+from glusterd_mgr.core.volume import VolumeSpec
 from tests.support import glusterlab, kernel
 from tests.support.daemon_proc import DaemonProcess
 

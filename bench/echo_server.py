@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any, cast
 
-from twisted.internet import reactor
-from twisted.web.resource import Resource
+from twisted.internet import reactor as _reactor
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
 
 
 class Echo(Resource):
     isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # twisted.web's Resource is untyped
 
     def render_POST(self, request: Request) -> bytes:
         assert request.content is not None
@@ -29,12 +33,16 @@ class Echo(Resource):
 class QuietSite(Site):
     noisy = False
 
-    def log(self, request: Request) -> None:
+    def __init__(self, resource: Resource) -> None:
+        super().__init__(resource)  # type: ignore[no-untyped-call]  # twisted.web's Site is untyped
+
+    def log(self, request: Any) -> None:
         pass
 
 
 if __name__ == "__main__":
+    reactor: Any = _reactor  # the global reactor's type names no interface
     root = Resource()
-    root.putChild(b"rpc", Echo())
+    root.putChild(b"rpc", cast(IResource, Echo()))
     reactor.listenUNIX(sys.argv[1], QuietSite(root), mode=0o600)
     reactor.run()

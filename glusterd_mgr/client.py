@@ -1,10 +1,10 @@
 """A synchronous client for ganeti-gluster-mountd: JSON-RPC 2.0 over HTTP/1.1 on a Unix socket.
 
 Ganeti's node daemon imports this module, so it uses the standard library
-only (plus ``glusterd_mgr.errors`` and the typed results of
+only (plus ``glusterd_mgr.core.errors`` and the typed results of
 ``glusterd_mgr.core.results``, both stdlib-only too).
 
-Every failure is raised as a :class:`~glusterd_mgr.errors.MountdError`:
+Every failure is raised as a :class:`~glusterd_mgr.core.errors.MountdError`:
 
 * an error the daemon reports raises the type ``errors.ERRORS_BY_CODE`` names
   for its code, with the daemon's message and its ``data`` dict as ``.data``;
@@ -26,18 +26,8 @@ import socket
 from collections.abc import Mapping
 from typing import Any, cast
 
-from .core.results import (
-    AcquireResult,
-    DiskCreated,
-    DiskGrown,
-    DiskInfoResult,
-    DiskRemoved,
-    DiskRenamed,
-    ReleaseResult,
-    Space,
-    Status,
-)
-from .errors import ERRORS_BY_CODE, MountdError, OperationTimeout
+from .core.errors import ERRORS_BY_CODE, MountdError, OperationTimeout
+from .core.results import AcquireResult, DiskCreated, DiskGrown, DiskInfoResult, DiskRemoved, DiskRenamed, ReleaseResult, Space, Status
 
 DEFAULT_SOCKET = "/run/ganeti-gluster-mountd/rpc.sock"
 DEFAULT_TIMEOUT = 60.0

@@ -24,9 +24,27 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO, TypeVar
 
 from .client import DEFAULT_SOCKET, DEFAULT_TIMEOUT, Client, DaemonNotRunning
+from .core.errors import MountdError
+from .core.holders import HOLDER_KINDS
 from .core.results import Status, VolumeStatus
-from .errors import MountdError
-from .holders import HOLDER_KINDS
+
+__all__ = [
+    "DEFAULT_PORT",
+    "DEFAULT_VOLUME",
+    "EXIT_FAILED",
+    "EXIT_NOT_RUNNING",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "HEALTHY_STATES",
+    "PROC",
+    "build_parser",
+    "is_degraded",
+    "main",
+    "process_name",
+    "render_mapping",
+    "render_status",
+    "volume_key",
+]
 
 EXIT_OK = 0
 EXIT_FAILED = 1

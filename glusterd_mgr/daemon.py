@@ -1,86 +1,10 @@
-"""``ganeti-gluster-mountd``'s entry point: settings, logging, the reactor, and leaving.
-
-The parts live in ``glusterd_mgr.app``: settings, config watching, sd_notify and the service.
-"""
+"""``ganeti-gluster-mountd``: the console script's and ``python3 -m glusterd_mgr``'s entry point (the work is in ``app/main.py``)."""
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Sequence
-from typing import Any, cast
+from .app.main import main
 
-from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.logger import (
-    FilteringLogObserver,
-    ILogFilterPredicate,
-    ILogObserver,
-    Logger,
-    LogLevel,
-    LogLevelFilterPredicate,
-    formatEvent,
-    globalLogBeginner,
-)
+__all__ = ["main"]
 
-from .app.service import Daemon
-from .app.settings import parse_args
-from .errors import MountdError
-
-log = Logger()
-
-
-_LEVELS = {"debug": LogLevel.debug, "info": LogLevel.info, "warn": LogLevel.warn, "error": LogLevel.error}
-_SYSLOG_PRIORITY = {LogLevel.debug: 7, LogLevel.info: 6, LogLevel.warn: 4, LogLevel.error: 3, LogLevel.critical: 2}
-
-
-def start_logging(level: str) -> None:
-    """One line an event on stderr; under journald with a ``<N>`` priority prefix journald understands."""
-    journald = "JOURNAL_STREAM" in os.environ
-
-    def observer(event: dict[str, Any]) -> None:
-        text = formatEvent(event)
-        failure = event.get("log_failure")
-        if failure is not None:
-            text += "\n" + failure.getTraceback()
-        lvl = event.get("log_level", LogLevel.info)
-        where = event.get("log_namespace", "?")
-        if journald:
-            prefix = f"<{_SYSLOG_PRIORITY.get(lvl, 6)}>"
-            out = "\n".join(f"{prefix}{where}: {line}" for line in text.splitlines())
-        else:
-            out = f"{lvl.name.upper():5} {where}: {text}"
-        sys.stderr.write(out + "\n")
-        sys.stderr.flush()
-
-    predicate = LogLevelFilterPredicate(defaultLogLevel=_LEVELS[level])
-    filtered = FilteringLogObserver(cast(ILogObserver, observer), [cast(ILogFilterPredicate, predicate)])
-    globalLogBeginner.beginLoggingTo([cast(ILogObserver, filtered)], redirectStandardIO=False)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    settings = parse_args(argv)
-    start_logging(settings.log_level)
-    from twisted.internet import reactor as _reactor
-
-    reactor: Any = _reactor
-    daemon = Daemon(reactor, settings)
-    outcome = {"code": 0}
-
-    def started_failed(failure: Any) -> None:
-        value = failure.value
-        message = value.message if isinstance(value, MountdError) else str(value)
-        if not isinstance(value, (MountdError, OSError, SystemExit)):
-            log.failure("cannot start", failure)
-        log.critical("cannot start: {message}", message=message)
-        outcome["code"] = 1
-        reactor.stop()
-
-    def startup() -> Deferred[None]:
-        return ensureDeferred(daemon.start()).addErrback(started_failed)
-
-    reactor.callWhenRunning(startup)
-    reactor.addSystemEventTrigger("before", "shutdown", lambda: ensureDeferred(daemon.stop()))
-    reactor.run()
-    sys.stderr.flush()
-    # A thread stuck in a frozen FUSE call cannot be joined; the journal is closed, so leave now.
-    os._exit(outcome["code"])
+if __name__ == "__main__":
+    main()

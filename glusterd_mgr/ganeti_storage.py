@@ -44,9 +44,9 @@ from ganeti import constants, errors
 from ganeti.storage import base, container
 
 from . import client as mountd_client
+from .core.errors import MountdError
+from .core.holders import Process
 from .core.results import DiskInfoResult, VolumeStatus
-from .errors import MountdError
-from .holders import Process
 
 SOCKET_ENV = "GANETI_GLUSTER_MOUNTD_SOCKET"
 HOLDER_KIND = "instance"
@@ -384,12 +384,10 @@ class GlusterStorageUnit(container._Base):  # type: ignore[misc]
             constants.SF_USED: size - free,
             constants.SF_ALLOCATABLE: True,
         }
-        row = []
-        for field in fields:
-            if field not in values:
-                raise errors.StorageError(f"Unknown field: {field!r}")
-            row.append(values[field])
-        return row
+        unknown = [field for field in fields if field not in values]
+        if unknown:
+            raise errors.StorageError(f"Unknown field: {unknown[0]!r}")
+        return [values[field] for field in fields]
 
 
 def install() -> None:

@@ -15,8 +15,10 @@ import subprocess
 import sys
 import time
 
-from .fuse_client import adopt_argv, client_mount, scope_unit
-from .shell.system import glusterfs_processes, unit_of_pid
+from .core.fuse_client import adopt_argv, client_mount, describe, scope_unit
+from .shell.procfs import glusterfs_processes, unit_of_pid
+
+__all__ = ["SERVICE", "main"]
 
 SERVICE = "ganeti-gluster-mountd.service"
 
@@ -37,8 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         serial += 1
         volume, mountpoint = mount
         unit = scope_unit(volume, mountpoint, serial)
-        describe = f"GlusterFS client of {volume} on {mountpoint}"
-        done = subprocess.run(adopt_argv(pid, unit, describe), capture_output=True, text=True, check=False, timeout=60)
+        done = subprocess.run(adopt_argv(pid, unit, describe(volume, mountpoint)), capture_output=True, text=True, check=False, timeout=60)
         if done.returncode == 0:
             print(f"moved the FUSE client {pid} of {mountpoint} out of {service} into {unit}")
         else:

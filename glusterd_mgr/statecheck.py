@@ -17,9 +17,11 @@ from __future__ import annotations
 import os
 import sys
 
-from .errors import StateError
+from .core.errors import StateError
 from .shell.journal import replay
 from .shell.node import BOOT_ID, JOURNAL_NAME, read_boot_id
+
+__all__ = ["main", "verdict"]
 
 
 def verdict(state_dir: str, boot_id_path: str = BOOT_ID) -> str:

@@ -37,7 +37,11 @@ DEPS = ("twisted>=23.10", "psutil>=5.9", "prometheus_client>=0.17", "jsonschema>
 PLATFORM = ("--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
             "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
             "--platform", "manylinux_2_28_x86_64", "--platform", "any")  # fmt: skip
-SHIM_FILES = ("__init__.py", "client.py", "errors.py", "ganeti_storage.py")
+SHIM_FILES = (
+    "__init__.py", "client.py", "ganeti_storage.py",
+    "core/__init__.py", "core/errors.py", "core/holders.py", "core/volume.py", "core/results.py",
+)  # fmt: skip
+"""What Ganeti's side imports of the package (README, "Using it from Ganeti", step 1)."""
 
 
 def route() -> str:
@@ -132,9 +136,10 @@ install -m 0644 examples/gluster-mountd.toml /etc/ganeti/gluster-mountd.toml
 grep -qx /var/run/ganeti/gluster /etc/ganeti/file-storage-paths || echo /var/run/ganeti/gluster >> /etc/ganeti/file-storage-paths
 systemctl daemon-reload && systemctl enable --now ganeti-gluster-mountd
 gluster-mountctl status
-install -d /usr/local/lib/python3.11/dist-packages/glusterd_mgr
-install -m 0644 glusterd_mgr/__init__.py glusterd_mgr/client.py glusterd_mgr/errors.py \\
-    glusterd_mgr/ganeti_storage.py /usr/local/lib/python3.11/dist-packages/glusterd_mgr/
+install -d /usr/local/lib/python3.11/dist-packages/glusterd_mgr/core
+for f in {" ".join(SHIM_FILES)}; do
+    install -m 0644 glusterd_mgr/$f /usr/local/lib/python3.11/dist-packages/glusterd_mgr/$f
+done
 """)
     node.sh("set -e\n" + readme_block("ganeti-shim"))
     _check_shim(node)

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import psutil
 
-from glusterd_mgr.mountinfo import MountRecord
+from glusterd_mgr.core.mountinfo import MountRecord
 from tests.support import kernel
 from tests.support.glusterlab import poll
 

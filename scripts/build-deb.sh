@@ -20,7 +20,8 @@ while [ $# -gt 0 ]; do
 done
 work=$(mktemp -d "${TMPDIR:-/tmp}/ggmd-deb.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-git archive --format=tar --prefix=src/ "$ref" | tar -x -C "$work"
+# safe.directory: a checkout owned by another user (the suite run as nobody on root's checkout) is read, never run.
+git -c safe.directory="$PWD" archive --format=tar --prefix=src/ "$ref" | tar -x -C "$work"
 if [ -n "$version" ]; then
   sed -i "1s/^ganeti-gluster-mountd ([^)]*)/ganeti-gluster-mountd ($version)/" "$work/src/debian/changelog"
 fi

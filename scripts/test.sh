@@ -5,20 +5,33 @@
 #                                                 the package pip-installed (-e '.[test]')
 #   bash scripts/test.sh --debian [PYTEST ARGS]   Debian 12's libraries: /usr/bin/python3 with the
 #                                                 python3-* packages, the package run in-tree
-# The Debian run leaves out tests/test_static.py (mypy and ruff are development tools that are not
-# Debian packages here; the PyPI run has them) and nothing else.
+#   bash scripts/test.sh --nobody [PYTEST ARGS]   the whole suite as the unprivileged user nobody, with
+#                                                 Debian's libraries (nobody cannot enter a root-only
+#                                                 pyenv): what needs root or Gluster skips, saying why
+# The Debian and nobody runs leave out tests/test_static.py (mypy and ruff are development tools that
+# are not Debian packages here; the PyPI run has them) and nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 debian=0
-if [ "${1:-}" = --debian ]; then
-  debian=1
-  shift
-fi
+nobody=0
+case "${1:-}" in
+  --debian) debian=1; shift ;;
+  --nobody) debian=1; nobody=1; shift ;;
+esac
 [ "$debian" = 1 ] && bash scripts/install-deps.sh --debian-only || bash scripts/install-deps.sh
 [ "$debian" = 1 ] && python=/usr/bin/python3 || python="$(python3 -c 'import sys; print(sys.executable)')"
+unprivileged=()
+if [ "$(id -u)" = 0 ]; then
+    unprivileged=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+fi
+if [ "$nobody" = 1 ]; then
+  # In-tree, nothing written into the checkout (nobody may not): no bytecode, no pytest cache.
+  export PYTHONPATH=$PWD PYTHONNOUSERSITE=1 PYTHONDONTWRITEBYTECODE=1
+  unset PYTHONHOME
+  exec "${unprivileged[@]}" /usr/bin/python3 -m pytest -p no:cacheprovider --ignore=tests/test_static.py "$@"
+fi
 if [ "$(id -u)" = 0 ]; then
     # The interpreter may live under /root (pyenv), which nobody cannot enter: then the system's python3 runs them.
-    unprivileged=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
     "${unprivileged[@]}" test -x "$python" || python=/usr/bin/python3
     PYTHONDONTWRITEBYTECODE=1 "${unprivileged[@]}" "$python" -m pytest -p no:cacheprovider -q tests/unit
 fi

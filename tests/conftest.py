@@ -6,15 +6,15 @@ import gc
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from twisted.logger import globalLogPublisher
+from twisted.logger import ILogObserver, globalLogPublisher
 
-from glusterd_mgr.mounts import UnmountMode
+from glusterd_mgr.core.mounts import UnmountMode
+from glusterd_mgr.core.volume import VolumeSpec
 from glusterd_mgr.shell.driver import EngineConfig
 from glusterd_mgr.shell.node import Node, NodeOptions
-from glusterd_mgr.volume import VolumeSpec
 
 from .support import glusterlab
 from .support.daemon_proc import DaemonProcess
@@ -29,10 +29,10 @@ def fail_on_logged_errors() -> Iterator[list[dict[str, Any]]]:
         if event.get("log_failure") is not None or event.get("isError"):
             errors.append(event)
 
-    globalLogPublisher.addObserver(observer)
+    globalLogPublisher.addObserver(cast(ILogObserver, observer))
     yield errors
     gc.collect()
-    globalLogPublisher.removeObserver(observer)
+    globalLogPublisher.removeObserver(cast(ILogObserver, observer))
     if errors:
         failure = errors[0].get("log_failure")
         detail = failure.getTraceback() if failure is not None else str(errors[0])

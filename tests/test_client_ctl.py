@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from glusterd_mgr import ctl, errors
+from glusterd_mgr import ctl
 from glusterd_mgr.client import DEFAULT_SOCKET, Client, DaemonNotRunning, RpcError
+from glusterd_mgr.core import errors
 
 REPO = Path(__file__).resolve().parent.parent
 

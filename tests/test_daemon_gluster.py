@@ -15,8 +15,8 @@ from typing import Any
 import psutil
 import pytest
 
-from glusterd_mgr import errors
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.core import errors
+from glusterd_mgr.core.volume import VolumeSpec
 
 from .faults.helpers import metric, raw_post, timed
 from .support import glusterlab

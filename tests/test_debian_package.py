@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from glusterd_mgr.holders import Holder
-from glusterd_mgr.shell.journal import Change, JournalFile, encode_header
+from glusterd_mgr.core.holders import Change, Holder
+from glusterd_mgr.core.volume import VolumeSpec
+from glusterd_mgr.shell.journal import JournalFile, encode_header
 from glusterd_mgr.shell.node import JOURNAL_NAME
 from glusterd_mgr.statecheck import verdict
-from glusterd_mgr.volume import VolumeSpec
 
 from .support import ganeti_env
 from .test_ganeti_storage import documented_shim
@@ -168,7 +168,7 @@ def test_daemon_package_imports_on_debian_python(built: Built) -> None:
     """The packaged modules import with /usr/bin/python3 and Debian's libraries, and --help works."""
     site = built[DAEMON_PKG].tree / "usr/lib/python3/dist-packages"
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site)}
-    code = "import glusterd_mgr.daemon, glusterd_mgr.schema as s; print(sorted(s.load())[0], glusterd_mgr.daemon.__file__)"
+    code = "import glusterd_mgr.daemon, glusterd_mgr.app.schema as s; print(sorted(s.load())[0], glusterd_mgr.daemon.__file__)"
     got = run(["/usr/bin/python3", "-c", code], env=env, cwd="/")
     assert got.returncode == 0, got.stderr
     assert got.stdout.split() == ["disk.create", str(site / "glusterd_mgr" / "daemon.py")]

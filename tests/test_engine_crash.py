@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.core.volume import VolumeSpec
 
 from .conftest import NodeFactory
 from .support import kernel

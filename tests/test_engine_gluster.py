@@ -10,13 +10,23 @@ import uuid
 import pytest
 import pytest_twisted
 
-from glusterd_mgr import errors
+from glusterd_mgr.core import errors
 from glusterd_mgr.core.effects import Metric
-from glusterd_mgr.holders import Holder
-from glusterd_mgr.mounts import UnmountMode
+from glusterd_mgr.core.holders import Holder
+from glusterd_mgr.core.mounts import UnmountMode
+from glusterd_mgr.core.requests import (
+    AcquireParams,
+    DiskCreateParams,
+    DiskInfoParams,
+    DiskRemoveParams,
+    DiskRenameParams,
+    ReleaseParams,
+    StatvfsParams,
+)
+from glusterd_mgr.core.volume import VolumeSpec
 from glusterd_mgr.shell import disks
-from glusterd_mgr.statvfs import MIB
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.shell.statvfs import MIB
+from glusterd_mgr.testing import request
 
 from .conftest import NodeFactory
 from .support import glusterlab, kernel
@@ -36,20 +46,20 @@ async def test_first_holder_mounts_last_unmounts(nodes: NodeFactory, volume: Vol
     node = nodes.node()
     await node.start()
     engine = node.engine
-    first = await engine.acquire(volume, I1)
+    first = await engine.call(AcquireParams(volume, I1))
     assert first == {"mountpoint": nodes.storage_dir, "holders": 1, "mounted_now": True}
     assert [f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)] == [f"fuse.glusterfs {volume.host}:/gv0"]
-    again = await engine.acquire(volume, I1)
+    again = await engine.call(AcquireParams(volume, I1))
     assert again["holders"] == 1 and not again["mounted_now"], "a retried acquire must not double count"
-    second = await engine.acquire(volume, I2)
+    second = await engine.call(AcquireParams(volume, I2))
     assert second["holders"] == 2 and not second["mounted_now"]
     assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
-    r1 = await engine.release(volume, I1)
+    r1 = await engine.call(ReleaseParams(volume, I1))
     assert r1 == {"holders": 1, "known": True, "unmounted": False, "busy": False}
     assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
-    unknown = await engine.release(volume, Holder("job", "never-held"))
+    unknown = await engine.call(ReleaseParams(volume, Holder("job", "never-held")))
     assert unknown["known"] is False and unknown["holders"] == 1
-    r2 = await engine.release(volume, I2)
+    r2 = await engine.call(ReleaseParams(volume, I2))
     assert r2 == {"holders": 0, "known": True, "unmounted": True, "busy": False}
     assert [f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)] == []
 
@@ -58,10 +68,10 @@ async def test_first_holder_mounts_last_unmounts(nodes: NodeFactory, volume: Vol
 async def test_busy_unmount_keeps_mount_and_names_pids(nodes: NodeFactory, volume: VolumeSpec) -> None:
     node = nodes.node()
     await node.start()
-    await node.engine.acquire(volume, I1)
+    await node.engine.call(AcquireParams(volume, I1))
     sleeper = subprocess.Popen(["sleep", "60"], cwd=nodes.storage_dir)
     try:
-        result = await node.engine.release(volume, I1)
+        result = await node.engine.call(ReleaseParams(volume, I1))
         assert result == {"holders": 0, "known": True, "unmounted": False, "busy": True}
         assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
         [status] = node.engine.status()
@@ -71,20 +81,20 @@ async def test_busy_unmount_keeps_mount_and_names_pids(nodes: NodeFactory, volum
         sleeper.kill()
         sleeper.wait()
     # The next holder adopts the busy mount; it is never mounted twice.
-    again = await node.engine.acquire(volume, I2)
+    again = await node.engine.call(AcquireParams(volume, I2))
     assert again["mounted_now"] is False
     assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
-    assert (await node.engine.release(volume, I2))["unmounted"] is True
+    assert (await node.engine.call(ReleaseParams(volume, I2)))["unmounted"] is True
 
 
 @pytest_twisted.ensureDeferred
 async def test_lazy_unmount_mode_detaches_busy_mount(nodes: NodeFactory, volume: VolumeSpec) -> None:
     node = nodes.node(unmount_mode=UnmountMode.LAZY)
     await node.start()
-    await node.engine.acquire(volume, I1)
+    await node.engine.call(AcquireParams(volume, I1))
     sleeper = subprocess.Popen(["sleep", "60"], cwd=nodes.storage_dir)
     try:
-        result = await node.engine.release(volume, I1)
+        result = await node.engine.call(ReleaseParams(volume, I1))
         assert result["unmounted"] is True and result["busy"] is False
         assert [f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)] == []
     finally:
@@ -99,10 +109,10 @@ async def test_adopts_existing_mount_and_never_stacks(nodes: NodeFactory, volume
     assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
     node = nodes.node()
     await node.start()
-    result = await node.engine.acquire(volume, I1)
+    result = await node.engine.call(AcquireParams(volume, I1))
     assert result["mounted_now"] is False
     assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
-    assert (await node.engine.release(volume, I1))["unmounted"] is True
+    assert (await node.engine.call(ReleaseParams(volume, I1)))["unmounted"] is True
 
 
 @pytest_twisted.ensureDeferred
@@ -112,7 +122,7 @@ async def test_refuses_a_different_volume_on_the_mountpoint(nodes: NodeFactory, 
     node = nodes.node()
     await node.start()
     with pytest.raises(errors.VolumeConflict, match="decoy"):
-        await node.engine.acquire(volume, I1)
+        await node.engine.call(AcquireParams(volume, I1))
     assert [f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)] == ["tmpfs decoy"]
     assert all(v["holders"] == [] for v in node.engine.status())
 
@@ -125,20 +135,20 @@ async def test_second_volume_conflicts_while_first_is_held(
         gluster.create_volume("gv-other")
     node = nodes.node()
     await node.start()
-    await node.engine.acquire(volume, I1)
+    await node.engine.call(AcquireParams(volume, I1))
     other = VolumeSpec(volume.host, volume.port, "gv-other")
     with pytest.raises(errors.VolumeConflict):
-        await node.engine.acquire(other, I2)
+        await node.engine.call(AcquireParams(other, I2))
     assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
-    await node.engine.release(volume, I1)
+    await node.engine.call(ReleaseParams(volume, I1))
 
 
 @pytest_twisted.ensureDeferred
 async def test_recovers_dead_fuse_mount(nodes: NodeFactory, volume: VolumeSpec) -> None:
     node = nodes.node()
     await node.start()
-    await node.engine.acquire(volume, I1)
-    created = await node.engine.disk_create(volume, name := disk_name(), 1)
+    await node.engine.call(AcquireParams(volume, I1))
+    created = await node.engine.call(request("disk.create", volume=volume, path=(name := disk_name()), size=1))
     with open(created["path"], "r+b") as f:
         f.write(b"pattern!")
     os.kill(kernel.fuse_client_pid(nodes.storage_dir), signal.SIGKILL)
@@ -152,8 +162,8 @@ async def test_recovers_dead_fuse_mount(nodes: NodeFactory, volume: VolumeSpec) 
     )
     with open(created["path"], "rb") as f:
         assert f.read(8) == b"pattern!"
-    await node.engine.disk_remove(volume, name)
-    await node.engine.release(volume, I1)
+    await node.engine.call(DiskRemoveParams(volume, name))
+    await node.engine.call(ReleaseParams(volume, I1))
 
 
 @pytest_twisted.ensureDeferred
@@ -164,11 +174,11 @@ async def test_acquire_recovers_dead_mount_with_no_holders(nodes: NodeFactory, v
     glusterlab.poll("the mount to die", lambda: _enotconn(nodes.storage_dir))
     node = nodes.node()
     await node.start()
-    result = await node.engine.acquire(volume, I1)
+    result = await node.engine.call(AcquireParams(volume, I1))
     assert result["mounted_now"] is True
     assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
     os.statvfs(nodes.storage_dir)  # answers: the new mount is alive
-    await node.engine.release(volume, I1)
+    await node.engine.call(ReleaseParams(volume, I1))
 
 
 def _enotconn(path: str) -> bool:
@@ -185,27 +195,27 @@ async def test_disks_create_grow_info_remove(nodes: NodeFactory, volume: VolumeS
     await node.start()
     engine = node.engine
     name = disk_name()
-    created = await engine.disk_create(volume, name, 10)
+    created = await engine.call(request("disk.create", volume=volume, path=name, size=10))
     assert created == {"path": os.path.join(nodes.storage_dir, name), "size_bytes": 10 * MIB}
     # The disk operation mounted the volume for itself and released it afterwards.
     assert [f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)] == []
     with pytest.raises(errors.DiskExists):
-        await engine.disk_create(volume, name, 5)
-    info = await engine.disk_info(volume, name)
+        await engine.call(request("disk.create", volume=volume, path=name, size=5))
+    info = await engine.call(DiskInfoParams(volume, name))
     assert info["exists"] is True and info["size_bytes"] == 10 * MIB
     assert info["allocated_bytes"] < 10 * MIB, "sparse by default"
     assert info["uri"] == f"gluster://{volume.host}:24007/gv0/{name}"
-    dry = await engine.disk_grow(volume, name, 5, dryrun=True)
+    dry = await engine.call(request("disk.grow", volume=volume, path=name, amount=5, dryrun=True))
     assert dry["size_bytes"] == 15 * MIB
-    assert (await engine.disk_info(volume, name))["size_bytes"] == 10 * MIB
-    grown = await engine.disk_grow(volume, name, 5)
+    assert (await engine.call(DiskInfoParams(volume, name)))["size_bytes"] == 10 * MIB
+    grown = await engine.call(request("disk.grow", volume=volume, path=name, amount=5))
     assert grown["size_bytes"] == 15 * MIB
-    assert (await engine.disk_info(volume, name))["size_bytes"] == 15 * MIB
-    assert (await engine.disk_remove(volume, name)) == {"removed": True}
-    assert (await engine.disk_remove(volume, name)) == {"removed": False}
-    assert (await engine.disk_info(volume, name))["exists"] is False
+    assert (await engine.call(DiskInfoParams(volume, name)))["size_bytes"] == 15 * MIB
+    assert (await engine.call(DiskRemoveParams(volume, name))) == {"removed": True}
+    assert (await engine.call(DiskRemoveParams(volume, name))) == {"removed": False}
+    assert (await engine.call(DiskInfoParams(volume, name)))["exists"] is False
     with pytest.raises(errors.NoSuchDisk):
-        await engine.disk_grow(volume, name, 1)
+        await engine.call(request("disk.grow", volume=volume, path=name, amount=1))
     assert [f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)] == []
 
 
@@ -214,22 +224,22 @@ async def test_preallocated_disk_is_allocated(nodes: NodeFactory, volume: Volume
     node = nodes.node()
     await node.start()
     name = disk_name()
-    await node.engine.disk_create(volume, name, 4, preallocate=True)
-    info = await node.engine.disk_info(volume, name)
+    await node.engine.call(request("disk.create", volume=volume, path=name, size=4, preallocate=True))
+    info = await node.engine.call(DiskInfoParams(volume, name))
     assert info["allocated_bytes"] >= 4 * MIB
-    await node.engine.disk_remove(volume, name)
+    await node.engine.call(DiskRemoveParams(volume, name))
 
 
 @pytest_twisted.ensureDeferred
 async def test_disk_op_on_held_volume_keeps_the_mount(nodes: NodeFactory, volume: VolumeSpec) -> None:
     node = nodes.node()
     await node.start()
-    await node.engine.acquire(volume, I1)
+    await node.engine.call(AcquireParams(volume, I1))
     name = disk_name()
-    await node.engine.disk_create(volume, name, 1)
+    await node.engine.call(request("disk.create", volume=volume, path=name, size=1))
     assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
-    await node.engine.disk_remove(volume, name)
-    await node.engine.release(volume, I1)
+    await node.engine.call(DiskRemoveParams(volume, name))
+    await node.engine.call(ReleaseParams(volume, I1))
 
 
 @pytest.mark.parametrize(
@@ -240,15 +250,15 @@ async def test_disk_op_on_held_volume_keeps_the_mount(nodes: NodeFactory, volume
 async def test_unsafe_paths_refused(nodes: NodeFactory, volume: VolumeSpec, path: str) -> None:
     node = nodes.node()
     await node.start()
-    with pytest.raises(errors.PathRefused):
-        await node.engine.disk_create(volume, path, 1)
+    with pytest.raises(errors.PathRefused):  # the engine's own check, past the schema's (which refuses "" already)
+        await node.engine.call(DiskCreateParams(volume, path, 1, preallocate=False))
 
 
 @pytest_twisted.ensureDeferred
 async def test_symlinks_refused_at_any_component(nodes: NodeFactory, volume: VolumeSpec, lab_base: str) -> None:
     node = nodes.node()
     await node.start()
-    await node.engine.acquire(volume, I1)
+    await node.engine.call(AcquireParams(volume, I1))
     outside = os.path.join(lab_base, "outside-" + uuid.uuid4().hex[:6])
     os.makedirs(outside)
     name = uuid.uuid4().hex
@@ -257,11 +267,11 @@ async def test_symlinks_refused_at_any_component(nodes: NodeFactory, volume: Vol
     os.symlink(os.path.join(outside, "target"), link)
     try:
         with pytest.raises(errors.PathRefused, match="symlink"):
-            await node.engine.disk_create(volume, f"ganeti/{name}", 1)
+            await node.engine.call(request("disk.create", volume=volume, path=f"ganeti/{name}", size=1))
         with pytest.raises(errors.PathRefused):
-            await node.engine.disk_remove(volume, f"ganeti/{name}")
+            await node.engine.call(DiskRemoveParams(volume, f"ganeti/{name}"))
         with pytest.raises(errors.PathRefused):
-            await node.engine.disk_grow(volume, f"ganeti/{name}", 1)
+            await node.engine.call(request("disk.grow", volume=volume, path=f"ganeti/{name}", amount=1))
         assert os.listdir(outside) == []
         assert os.path.islink(link)
     finally:
@@ -269,16 +279,16 @@ async def test_symlinks_refused_at_any_component(nodes: NodeFactory, volume: Vol
     # A symlinked in-volume folder is refused too (the only engine on the node, as in real life).
     linked = os.path.join(nodes.storage_dir, "linked")
     os.symlink(outside, linked)
-    await node.engine.release(volume, I1)
+    await node.engine.call(ReleaseParams(volume, I1))
     nodes.stop(node)
     folder_node = nodes.node(disk_folder="linked")
     await folder_node.start()
     with pytest.raises(errors.PathRefused, match="symlink"):
-        await folder_node.engine.disk_create(volume, "linked/x", 1)
+        await folder_node.engine.call(request("disk.create", volume=volume, path="linked/x", size=1))
     assert os.listdir(outside) == []
-    await folder_node.engine.acquire(volume, I1)
+    await folder_node.engine.call(AcquireParams(volume, I1))
     os.unlink(linked)
-    await folder_node.engine.release(volume, I1)
+    await folder_node.engine.call(ReleaseParams(volume, I1))
 
 
 @pytest_twisted.ensureDeferred
@@ -286,14 +296,14 @@ async def test_statvfs_only_when_mounted(nodes: NodeFactory, volume: VolumeSpec)
     node = nodes.node()
     await node.start()
     with pytest.raises(errors.NotMounted):
-        await node.engine.statvfs(volume)
+        await node.engine.call(StatvfsParams(volume))
     assert [f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)] == [], "statvfs must not mount"
-    await node.engine.acquire(volume, I1)
-    space = await node.engine.statvfs(volume)
+    await node.engine.call(AcquireParams(volume, I1))
+    space = await node.engine.call(StatvfsParams(volume))
     st = os.statvfs(nodes.storage_dir)
     assert space["storage_size"] == st.f_frsize * st.f_blocks // MIB
     assert space["size_bytes"] == st.f_frsize * st.f_blocks
-    await node.engine.release(volume, I1)
+    await node.engine.call(ReleaseParams(volume, I1))
 
 
 @pytest_twisted.ensureDeferred
@@ -301,7 +311,7 @@ async def test_whitelist_refusal_names_the_file(nodes: NodeFactory, volume: Volu
     node = nodes.node(whitelist=["/srv/elsewhere"])
     await node.start()
     with pytest.raises(errors.PathRefused, match="file-storage-paths"):
-        await node.engine.acquire(volume, I1)
+        await node.engine.call(AcquireParams(volume, I1))
     assert not os.path.exists(nodes.storage_dir)
 
 
@@ -310,14 +320,14 @@ async def test_mount_failure_diagnosis(nodes: NodeFactory, gluster: glusterlab.G
     node = nodes.node()
     await node.start()
     with pytest.raises(errors.MountFailed, match="does not exist"):
-        await node.engine.acquire(VolumeSpec(volume.host, 24007, "nosuchvol"), I1)
+        await node.engine.call(AcquireParams(VolumeSpec(volume.host, 24007, "nosuchvol"), I1))
     with pytest.raises(errors.MountFailed, match="refused"):
         # Our own end of the veth: nothing listens there, so the connection is refused at once.
-        await node.engine.acquire(VolumeSpec(gluster.host_ip, 24007, "gv0"), I1)
+        await node.engine.call(AcquireParams(VolumeSpec(gluster.host_ip, 24007, "gv0"), I1))
     if "gv-stopped" not in gluster.volumes:
         gluster.create_volume("gv-stopped", start=False)
     with pytest.raises(errors.MountFailed, match="not started"):
-        await node.engine.acquire(VolumeSpec(volume.host, 24007, "gv-stopped"), I1)
+        await node.engine.call(AcquireParams(VolumeSpec(volume.host, 24007, "gv-stopped"), I1))
     assert [f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)] == [], "a failed mount leaves nothing behind"
     assert all(v["holders"] == [] for v in node.engine.status())
 
@@ -328,21 +338,21 @@ async def test_rename_never_overwrites(nodes: NodeFactory, volume: VolumeSpec) -
     await node.start()
     engine = node.engine
     a, b, c = disk_name(), disk_name(), disk_name()
-    await engine.disk_create(volume, a, 1)
-    await engine.disk_create(volume, b, 2)
+    await engine.call(request("disk.create", volume=volume, path=a, size=1))
+    await engine.call(request("disk.create", volume=volume, path=b, size=2))
     with pytest.raises(errors.DiskExists):
-        await engine.disk_rename(volume, a, b)
-    assert (await engine.disk_info(volume, b))["size_bytes"] == 2 * MIB, "the existing disk is untouched"
-    moved = await engine.disk_rename(volume, a, c)
+        await engine.call(DiskRenameParams(volume, a, b))
+    assert (await engine.call(DiskInfoParams(volume, b)))["size_bytes"] == 2 * MIB, "the existing disk is untouched"
+    moved = await engine.call(DiskRenameParams(volume, a, c))
     assert moved == {"path": os.path.join(nodes.storage_dir, c), "renamed": True}
-    assert (await engine.disk_info(volume, a))["exists"] is False
-    assert (await engine.disk_info(volume, c))["size_bytes"] == 1 * MIB
+    assert (await engine.call(DiskInfoParams(volume, a)))["exists"] is False
+    assert (await engine.call(DiskInfoParams(volume, c)))["size_bytes"] == 1 * MIB
     with pytest.raises(errors.NoSuchDisk):
-        await engine.disk_rename(volume, a, disk_name())
+        await engine.call(DiskRenameParams(volume, a, disk_name()))
     with pytest.raises(errors.PathRefused):
-        await engine.disk_rename(volume, c, "elsewhere/x")
+        await engine.call(DiskRenameParams(volume, c, "elsewhere/x"))
     for name in (b, c):
-        await engine.disk_remove(volume, name)
+        await engine.call(DiskRemoveParams(volume, name))
 
 
 @pytest_twisted.ensureDeferred
@@ -354,15 +364,15 @@ async def test_mount_timeout_against_a_frozen_server_leaves_nothing(
     gluster.freeze()
     try:
         with pytest.raises(errors.MountFailed, match="did not finish within 3 s"):
-            await node.engine.acquire(volume, I1)
+            await node.engine.call(AcquireParams(volume, I1))
         assert [f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)] == [], "no half-made mount is left behind"
         glusterlab.poll("the orphaned FUSE client to die", lambda: not _clients(nodes.storage_dir), deadline=10)
     finally:
         gluster.thaw()
     assert all(v["holders"] == [] for v in node.engine.status())
-    result = await node.engine.acquire(volume, I1)
+    result = await node.engine.call(AcquireParams(volume, I1))
     assert result["mounted_now"] is True and len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
-    await node.engine.release(volume, I1)
+    await node.engine.call(ReleaseParams(volume, I1))
 
 
 def _clients(mountpoint: str) -> list[int]:
@@ -376,7 +386,7 @@ def _clients(mountpoint: str) -> list[int]:
 async def test_restart_keeps_holders_and_remounts_a_missing_mount(nodes: NodeFactory, volume: VolumeSpec) -> None:
     node = nodes.node()
     await node.start()
-    await node.engine.acquire(volume, I1)
+    await node.engine.call(AcquireParams(volume, I1))
     nodes.stop(node)
     subprocess.run(["umount", nodes.storage_dir], check=True)  # the mount vanished while we were down
     again = nodes.node()
@@ -384,7 +394,7 @@ async def test_restart_keeps_holders_and_remounts_a_missing_mount(nodes: NodeFac
     [status] = again.engine.status()
     assert status["holders"] == [I1.to_json()] and status["state"] == "mounted"
     assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
-    await again.engine.release(volume, I1)
+    await again.engine.call(ReleaseParams(volume, I1))
 
 
 @pytest_twisted.ensureDeferred
@@ -394,7 +404,7 @@ async def test_reboot_voids_the_old_holders(nodes: NodeFactory, volume: VolumeSp
         f.write("first-boot\n")
     node = nodes.node(boot_id_path=boot)
     await node.start()
-    await node.engine.acquire(volume, I1)
+    await node.engine.call(AcquireParams(volume, I1))
     nodes.stop(node)
     subprocess.run(["umount", nodes.storage_dir], check=True)  # a reboot takes every mount away
     with open(boot, "w") as f:
@@ -417,17 +427,17 @@ async def test_two_nodes_cannot_share_a_state_dir(nodes: NodeFactory) -> None:
 async def test_disk_call_on_a_dead_mount_recovers_it(nodes: NodeFactory, volume: VolumeSpec) -> None:
     node = nodes.node()
     await node.start()
-    await node.engine.acquire(volume, I1)
+    await node.engine.call(AcquireParams(volume, I1))
     name = disk_name()
-    await node.engine.disk_create(volume, name, 1)
+    await node.engine.call(request("disk.create", volume=volume, path=name, size=1))
     os.kill(kernel.fuse_client_pid(nodes.storage_dir), signal.SIGKILL)
     glusterlab.poll("the mount to die", lambda: _enotconn(nodes.storage_dir))
-    info = await node.engine.disk_info(volume, name)  # no probe ran: the call itself recovers
+    info = await node.engine.call(DiskInfoParams(volume, name))  # no probe ran: the call itself recovers
     assert info["exists"] is True
     assert len([f"{r.fstype} {r.source}" for r in kernel.stack(nodes.storage_dir)]) == 1
     assert node.engine.count(Metric.RECOVERIES, volume.key) == 1
-    await node.engine.disk_remove(volume, name)
-    await node.engine.release(volume, I1)
+    await node.engine.call(DiskRemoveParams(volume, name))
+    await node.engine.call(ReleaseParams(volume, I1))
 
 
 @pytest_twisted.ensureDeferred
@@ -435,18 +445,18 @@ async def test_create_never_truncates_through_a_stale_temp_link(nodes: NodeFacto
     """A crash between link and unlink leaves the temporary name as a hard link to a live disk."""
     node = nodes.node()
     await node.start()
-    await node.engine.acquire(volume, I1)
+    await node.engine.call(AcquireParams(volume, I1))
     live, other = disk_name(), disk_name()
-    created = await node.engine.disk_create(volume, live, 2)
+    created = await node.engine.call(request("disk.create", volume=volume, path=live, size=2))
     with open(created["path"], "r+b") as f:
         f.write(b"live data")
     stale = os.path.join(nodes.storage_dir, "ganeti", disks.temp_name(other.split("/")[1]))
     os.link(created["path"], stale)
-    await node.engine.disk_create(volume, other, 1)
+    await node.engine.call(request("disk.create", volume=volume, path=other, size=1))
     assert os.path.getsize(created["path"]) == 2 * MIB
     with open(created["path"], "rb") as f:
         assert f.read(9) == b"live data"
     assert not os.path.exists(stale)
     for name in (live, other):
-        await node.engine.disk_remove(volume, name)
-    await node.engine.release(volume, I1)
+        await node.engine.call(DiskRemoveParams(volume, name))
+    await node.engine.call(ReleaseParams(volume, I1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from glusterd_mgr import rehome
-from glusterd_mgr.fuse_client import (
+from glusterd_mgr.core.fuse_client import (
     SLICE,
     ClientStats,
     adopt_argv,
@@ -19,8 +20,8 @@ from glusterd_mgr.fuse_client import (
     scoped_argv,
     unit_of_cgroup,
 )
-from glusterd_mgr.mounts import client_argv
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.core.mounts import client_argv
+from glusterd_mgr.core.volume import VolumeSpec
 
 SPEC = VolumeSpec(host="gs1", port=24007, volume="gv0")
 
@@ -84,19 +85,24 @@ def test_rehome_moves_only_fuse_clients_inside_the_service(monkeypatch: pytest.M
     procs = [(10, [*fuse, "/run/ganeti/gluster"]), (11, [*fuse, "/run/other"]), (12, ["/usr/sbin/glusterfs", "-s", "x"])]
     units = {10: rehome.SERVICE, 11: "ganeti-gluster-gv0-run-other-1.scope", 12: rehome.SERVICE}
     calls: list[list[str]] = []
-    monkeypatch.setattr(rehome.os.path, "isdir", lambda path: path == "/run/systemd/system")
+    monkeypatch.setattr(os.path, "isdir", lambda path: path == "/run/systemd/system")
     monkeypatch.setattr(rehome, "glusterfs_processes", lambda: iter(procs))
     monkeypatch.setattr(rehome, "unit_of_pid", units.__getitem__)
-    monkeypatch.setattr(rehome.subprocess, "run", lambda argv, **_: calls.append(argv) or subprocess.CompletedProcess(argv, 0, "", ""))
+
+    def moved(argv: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", moved)
     assert rehome.main([]) == 0
     assert [c[c.index("PIDs") + 3] for c in calls] == ["10"], "only the FUSE client still inside the service"
     assert "moved the FUSE client 10 of /run/ganeti/gluster" in capsys.readouterr().out
-    monkeypatch.setattr(rehome.subprocess, "run", lambda argv, **_: subprocess.CompletedProcess(argv, 1, "", "Access denied"))
+    monkeypatch.setattr(subprocess, "run", lambda argv, **_: subprocess.CompletedProcess(argv, 1, "", "Access denied"))
     assert rehome.main([]) == 1
     assert "cannot move the FUSE client 10" in capsys.readouterr().err
 
 
 def test_rehome_without_systemd_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rehome.os.path, "isdir", lambda path: False)
+    monkeypatch.setattr(os.path, "isdir", lambda path: False)
     monkeypatch.setattr(rehome, "glusterfs_processes", lambda: pytest.fail("must not look"))
     assert rehome.main([]) == 0

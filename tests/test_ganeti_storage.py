@@ -28,7 +28,7 @@ from typing import Any, TypeVar, cast
 import psutil
 import pytest
 
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.core.volume import VolumeSpec
 
 from .support import ganeti_env, glusterlab, kernel
 from .support.daemon_proc import REPO, DaemonProcess
@@ -64,7 +64,8 @@ def g(request: pytest.FixtureRequest) -> types.SimpleNamespace:
     for module in (base, errors, constants, bdev, backend, own):
         assert module.__file__.startswith(path), f"{module.__name__} is not Ganeti's own: {module.__file__}"
     assert f"{constants.VERSION_MAJOR}.{constants.VERSION_MINOR}" == request.param, constants.RELEASE_VERSION
-    assert ours.base is base, "our class built on this version's modules, not on another's"
+    built_on: Any = ours  # its import of Ganeti's base is no public name of ours
+    assert built_on.base is base, "our class built on this version's modules, not on another's"
     return types.SimpleNamespace(
         path=path, backend=backend, constants=constants, errors=errors, objects=objects, pathutils=pathutils,
         base=base, bdev=bdev, container=container, filestorage=filestorage, own=own, ours=ours,
@@ -186,7 +187,7 @@ def nothing_held(daemon: DaemonProcess) -> bool:
     return holder_ids(daemon) == set() and not kernel.glusterfs_stack(daemon.storage_dir)
 
 
-def created(cls: type, daemon: DaemonProcess, unique_id: Any, size: int, p: Any) -> Any:
+def created(cls: Any, daemon: DaemonProcess, unique_id: Any, size: int, p: Any) -> Any:
     """``cls.Create`` in a request of its own (as noded serves BlockdevCreate), then the disk as FindDevice finds it.
 
     The request's holder is gone (the daemon lets go at its next probe) before this returns.
@@ -196,7 +197,7 @@ def created(cls: type, daemon: DaemonProcess, unique_id: Any, size: int, p: Any)
     return cls(unique_id, [], size, p, {})
 
 
-def make(cls: type, ours: type, daemon: DaemonProcess, unique_id: Any, size: int, p: Any) -> Any:
+def make(cls: Any, ours: Any, daemon: DaemonProcess, unique_id: Any, size: int, p: Any) -> Any:
     """A new disk made by ``cls``: ours through a create request (``created``); Ganeti's own class holds nothing."""
     return created(ours, daemon, unique_id, size, p) if cls is ours else cls.Create(unique_id, [], size, None, p, False, {})
 
@@ -227,7 +228,7 @@ def test_a_real_blockdev_with_ganetis_signatures(g: types.SimpleNamespace) -> No
 
 
 def test_errors_surface_as_block_device_errors(
-    g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, root: str, daemon: DaemonProcess, ours: type
+    g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, root: str, daemon: DaemonProcess, ours: Any
 ) -> None:
     missing = {**params(g, gluster), g.constants.GLUSTER_VOLUME: "nosuchvol"}
     with pytest.raises(g.errors.BlockDeviceError, match=r"cannot mount the Gluster volume: .*nosuchvol") as failed:
@@ -330,7 +331,7 @@ def test_ganeti_backend_call_sequence(
 
 
 def test_userspace_uri_rename_and_refusals(
-    g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, daemon: DaemonProcess, ours: type
+    g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, daemon: DaemonProcess, ours: Any
 ) -> None:
     c = g.constants
     instance_uuid = str(uuid.uuid4())
@@ -411,7 +412,7 @@ def test_userspace_uri_as_ganetis_kvm_parses_it(g: types.SimpleNamespace) -> Non
 
 
 def test_side_by_side_with_ganetis_own_class(
-    g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, daemon: DaemonProcess, ours: type, own_env: OwnEnv
+    g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, daemon: DaemonProcess, ours: Any, own_env: OwnEnv
 ) -> None:
     mine = run_sequence(
         ours, g, gluster, daemon.storage_dir, lambda: mount_attempts(daemon), lambda uid, p: created(ours, daemon, uid, 8, p)
@@ -436,7 +437,7 @@ def test_side_by_side_with_ganetis_own_class(
 
 
 def test_holders_are_counted_unlike_ganetis_class(
-    g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, daemon: DaemonProcess, ours: type, own_env: OwnEnv
+    g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, daemon: DaemonProcess, ours: Any, own_env: OwnEnv
 ) -> None:
     """Disk A assembled and open, disk B removed: Ganeti's class unmounts under A; ours keeps A's mount."""
     outcome = {}
@@ -484,7 +485,7 @@ def _attaches(cls: type, unique_id: Any, p: Any, block_device_error: type[Except
 
 
 def test_dead_fuse_client(
-    g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, daemon: DaemonProcess, ours: type, own_env: OwnEnv
+    g: types.SimpleNamespace, gluster: glusterlab.GlusterServer, daemon: DaemonProcess, ours: Any, own_env: OwnEnv
 ) -> None:
     """After the FUSE client dies, Ganeti's class cannot attach any more; the daemon mounts afresh."""
     for cls, mountpoint in ((ours, daemon.storage_dir), (g.own.GlusterStorage, own_env.mountpoint)):
@@ -515,7 +516,7 @@ def test_storage_report(
     g: types.SimpleNamespace,
     gluster: glusterlab.GlusterServer,
     daemon: DaemonProcess,
-    ours: type,
+    ours: Any,
     own_env: OwnEnv,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

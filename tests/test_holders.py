@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from glusterd_mgr.errors import InvalidParams
-from glusterd_mgr.holders import HOLDER_KINDS, MAX_HOLDER_ID, Holder, HolderTable
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.core.errors import InvalidParams
+from glusterd_mgr.core.holders import HOLDER_KINDS, MAX_HOLDER_ID, Holder, HolderTable
+from glusterd_mgr.core.volume import VolumeSpec
 
 # -- validation ---------------------------------------------------------------
 

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from glusterd_mgr.errors import StateError
-from glusterd_mgr.holders import Holder, HolderTable
+from glusterd_mgr.core.errors import StateError
+from glusterd_mgr.core.holders import Change, Holder, HolderTable
+from glusterd_mgr.core.volume import VolumeSpec
 from glusterd_mgr.shell import journal
-from glusterd_mgr.shell.journal import FORMAT_VERSION, Change, JournalFile, apply, encode_header, replay
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.shell.journal import FORMAT_VERSION, JournalFile, encode_header, replay
 
 BOOT = "6f1c3a52-9d1e-4b8a-8a51-2f0e3c9b7d10"
 OTHER_BOOT = "0b5d2e11-7a4c-4e2f-9c3d-8e1f6a2b4c50"
@@ -43,7 +43,7 @@ CHANGES = [
 def table_after(changes: list[Change]) -> HolderTable:
     table = HolderTable()
     for change in changes:
-        apply(table, change)
+        table.apply(change)
     return table
 
 
@@ -373,7 +373,7 @@ def test_a_failed_partial_write_is_cut_back_and_the_next_change_survives(tmp_pat
         real_write(fd, data[: len(data) // 2])
         raise OSError(28, "No space left on device")
 
-    with mock.patch.object(journal.os, "write", half_then_enospc), pytest.raises(OSError):
+    with mock.patch.object(os, "write", half_then_enospc), pytest.raises(OSError):
         j.append([Change("acquire", spec, lost, "/mnt")])
     j.append([Change("acquire", spec, kept, "/mnt")])
     j.close()
@@ -386,8 +386,8 @@ def test_a_journal_that_cannot_be_cut_back_refuses_later_changes(tmp_path: Path)
     j, _ = JournalFile.open(path, BOOT)
     spec = VolumeSpec("gs1")
     with (
-        mock.patch.object(journal.os, "fdatasync", side_effect=OSError(5, "Input/output error")),
-        mock.patch.object(journal.os, "ftruncate", side_effect=OSError(5, "Input/output error")),
+        mock.patch.object(os, "fdatasync", side_effect=OSError(5, "Input/output error")),
+        mock.patch.object(os, "ftruncate", side_effect=OSError(5, "Input/output error")),
         pytest.raises(OSError),
     ):
         j.append([Change("acquire", spec, Holder("job", "x"), "/mnt")])

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from glusterd_mgr.mountinfo import (
+from glusterd_mgr.core.mountinfo import (
     DELETED_SUFFIX,
     MountinfoError,
     MountRecord,

@@ -6,20 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
-from glusterd_mgr import fuse_client
-from glusterd_mgr.mountinfo import MountRecord
-from glusterd_mgr.mounts import (
-    Action,
-    Decision,
-    Probe,
-    UnmountMode,
-    client_argv,
-    decide,
-    diagnose_log,
-    log_file_for,
-    umount_argv,
-)
-from glusterd_mgr.volume import VolumeSpec, parse_source
+from glusterd_mgr.core import fuse_client
+from glusterd_mgr.core.mountinfo import MountRecord
+from glusterd_mgr.core.mounts import Action, Decision, Probe, UnmountMode, client_argv, decide, diagnose_log, log_file_for, umount_argv
+from glusterd_mgr.core.volume import VolumeSpec, parse_source
 
 SPEC = VolumeSpec("10.0.0.2", 24007, "gv1")
 MP = "/run/ganeti/gluster"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from glusterd_mgr.errors import PathRefused
-from glusterd_mgr.policy import (
+from glusterd_mgr.core.errors import PathRefused
+from glusterd_mgr.core.policy import (
     DEFAULT_DISK_FOLDER,
     DEFAULT_STORAGE_DIR,
     FILE_STORAGE_PATHS,

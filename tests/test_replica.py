@@ -15,9 +15,11 @@ import psutil
 import pytest
 import pytest_twisted
 
-from glusterd_mgr.holders import Holder
-from glusterd_mgr.volfile_servers import FILE_NAME
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.core.holders import Holder
+from glusterd_mgr.core.requests import AcquireParams, DiskRemoveParams, ReleaseParams
+from glusterd_mgr.core.volfile_servers import FILE_NAME
+from glusterd_mgr.core.volume import VolumeSpec
+from glusterd_mgr.testing import request
 
 from .conftest import NodeFactory
 from .support import glusterlab, kernel
@@ -42,12 +44,12 @@ async def test_mount_while_the_named_server_is_down(replica: list[glusterlab.Glu
     spec = VolumeSpec(host=named.address, port=24007, volume=VOLUME)
     node = nodes.node()
     await node.start()
-    assert (await node.engine.acquire(spec, I1))["mounted_now"] is True
+    assert (await node.engine.call(AcquireParams(spec, I1)))["mounted_now"] is True
     [status] = node.engine.status()
     assert status["volfile_servers"] == [s.address for s in others], "learned from the volume's own bricks"
     with open(os.path.join(nodes.state_dir, FILE_NAME)) as f:
         assert json.load(f) == {spec.key: [s.address for s in replica]}, "remembered across restarts"
-    await node.engine.release(spec, I1)
+    await node.engine.call(ReleaseParams(spec, I1))
     assert [source for _, source in kernel.glusterfs_stack(nodes.storage_dir)] == []
     nodes.stop(node)
 
@@ -58,11 +60,11 @@ async def test_mount_while_the_named_server_is_down(replica: list[glusterlab.Glu
     psutil.wait_procs(glusterlab.lab_processes(named.dir), timeout=10)
     restarted = nodes.node()
     await restarted.start()
-    assert (await restarted.engine.acquire(spec, I1))["mounted_now"] is True, "mounted through a backup volfile server"
+    assert (await restarted.engine.call(AcquireParams(spec, I1)))["mounted_now"] is True, "mounted through a backup volfile server"
     assert [source for _, source in kernel.glusterfs_stack(nodes.storage_dir)] == [f"{named.address}:/{VOLUME}"]
     name = "ganeti/replica-test.0"
-    created = await restarted.engine.disk_create(spec, name, 4)
+    created = await restarted.engine.call(request("disk.create", volume=spec, path=name, size=4))
     assert os.path.getsize(created["path"]) == 4 << 20, "the volume is usable through the other two servers"
-    await restarted.engine.disk_remove(spec, name)
-    await restarted.engine.release(spec, I1)
+    await restarted.engine.call(DiskRemoveParams(spec, name))
+    await restarted.engine.call(ReleaseParams(spec, I1))
     assert [source for _, source in kernel.glusterfs_stack(nodes.storage_dir)] == []

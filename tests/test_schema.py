@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from glusterd_mgr import schema
-from glusterd_mgr.errors import InvalidParams
+from glusterd_mgr.app import schema
+from glusterd_mgr.core.errors import InvalidParams
 
 METHODS = schema.load()
 VOLUME = {"host": "gs1", "port": 24007, "volume": "gv0"}

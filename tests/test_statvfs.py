@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from glusterd_mgr.statvfs import MIB, space_info
+from glusterd_mgr.shell.statvfs import MIB, space_info
 
 
 def statvfs(frsize: int, blocks: int, bavail: int, bsize: int = 4096, files: int = 1000, favail: int = 900) -> os.statvfs_result:

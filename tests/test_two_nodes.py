@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .support import kernel, nodelab
+from .support import glusterlab, kernel, nodelab
 from .support.glusterlab import sh
 
 pytestmark = [pytest.mark.gluster, pytest.mark.timeout(300)]
@@ -117,4 +117,4 @@ def test_migration_then_daemon_failover(lab: tuple[nodelab.BridgedServer, nodela
     # The nodes' only way out is the lab bridge: one connected route, no default route.
     for node in (a, b):
         routes = sh("ip", "-n", node.netns, "route", "show").stdout.split("\n")
-        assert [r.split()[0] for r in routes if r.strip()] == [f"{nodelab.SUBNET}.200/{nodelab.PREFIXLEN}"]
+        assert [r.split()[0] for r in routes if r.strip()] == [f"{glusterlab.SUBNET}.200/{nodelab.PREFIXLEN}"]

@@ -8,9 +8,9 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from glusterd_mgr.mounts import client_argv
-from glusterd_mgr.volfile_servers import ServerMemory, brick_hosts
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.core.mounts import client_argv
+from glusterd_mgr.core.volfile_servers import ServerMemory, brick_hosts
+from glusterd_mgr.core.volume import VolumeSpec
 
 GRAPH = (Path(__file__).parent / "fixtures" / "client_log" / "replica3_graph.log").read_text()
 SPEC = VolumeSpec(host="gs1.example", port=24007, volume="gv0")

@@ -8,17 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from glusterd_mgr.errors import InvalidParams
-from glusterd_mgr.volume import (
-    DEFAULT_PORT,
-    DEFAULT_VOLUME,
-    LOCAL_HOST,
-    MountSource,
-    VolumeSpec,
-    is_ipv6,
-    parse_source,
-    same_volume,
-)
+from glusterd_mgr.core.errors import InvalidParams
+from glusterd_mgr.core.volume import DEFAULT_PORT, DEFAULT_VOLUME, LOCAL_HOST, MountSource, VolumeSpec, is_ipv6, parse_source, same_volume
 
 # -- parse_source -------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The daemon's application shell: typed settings, config watching, sd_notify and the service's ordered start and stop.
+"""The daemon's application layer: settings, the front door (JSON-RPC, schemas, metrics) and the service tree.
 
-``glusterd_mgr.daemon`` is the entry point that wires them to the reactor.
+``main`` wires them to the reactor; ``glusterd_mgr.daemon`` is its entry point.
 """

@@ -6,8 +6,11 @@ import os
 import socket
 from typing import Any
 
+from twisted.application.service import Service
 from twisted.internet import task
 from twisted.logger import Logger
+
+__all__ = ["Watchdog", "sd_notify"]
 
 log = Logger()
 
@@ -26,19 +29,21 @@ def sd_notify(message: str) -> None:
             log.warn("sd_notify failed: {error}", error=e)
 
 
-class Watchdog:
+class Watchdog(Service):
     """WATCHDOG=1 proves the reactor turns; it is never tied to Gluster's health."""
 
     def __init__(self, reactor: Any) -> None:
         self._loop = task.LoopingCall(sd_notify, "WATCHDOG=1")
         self._loop.clock = reactor
 
-    def start(self) -> None:
+    def startService(self) -> None:
         """Ping at half the interval systemd gave this process (``WATCHDOG_USEC``); none if it gave none."""
+        Service.startService(self)  # explicit: twisted.application is untyped
         usec = os.environ.get("WATCHDOG_USEC")
         if usec and os.environ.get("WATCHDOG_PID", str(os.getpid())) == str(os.getpid()):
             self._loop.start(int(usec) / 2e6)
 
-    def stop(self) -> None:
+    def stopService(self) -> None:
+        Service.stopService(self)  # explicit: twisted.application is untyped
         if self._loop.running:
             self._loop.stop()

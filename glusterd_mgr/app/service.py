@@ -5,56 +5,27 @@ from __future__ import annotations
 import grp
 import os
 import socket
-from collections.abc import Callable
 from typing import Any, cast
 
-from twisted.internet import task
+from twisted.application.service import MultiService
 from twisted.logger import Logger
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Site
 
 from .. import __version__
-from ..holders import Holder
-from ..metrics import Metrics, MetricsResource
-from ..rpc import CappedRequest, Dispatcher, JsonRpcResource, RpcStats
-from ..schema import load as load_schemas
-from ..schema import openrpc
-from ..shell.driver import Engine
 from ..shell.node import Node, NodeOptions
-from ..volume import VolumeSpec
+from .metrics import Metrics, MetricsResource
 from .notify import Watchdog, sd_notify
+from .rpc import CappedRequest, Dispatcher, JsonRpcResource, RpcStats
+from .schema import load as load_schemas
+from .schema import method_names
 from .settings import Settings, engine_config
+from .tree import Draining, Listener, NodeService, Sequence, adopt
 from .watch import ConfigWatcher
 
+__all__ = ["Daemon", "QuietSite"]
+
 log = Logger()
-
-
-def handlers(engine: Engine, discover: dict[str, Any]) -> dict[str, Callable[[dict[str, Any]], Any]]:
-    """JSON-RPC method → engine call; params were validated against ``rpc_schema/`` already."""
-
-    def vol(p: dict[str, Any]) -> VolumeSpec:
-        return VolumeSpec.from_json(p["volume"])
-
-    async def status(p: dict[str, Any]) -> dict[str, Any]:
-        return {"version": __version__, "mounts": engine.status()}
-
-    async def discover_doc(p: dict[str, Any]) -> dict[str, Any]:
-        return discover
-
-    return {
-        "volume.acquire": lambda p: engine.acquire(vol(p), Holder.from_json(p["holder"])),
-        "volume.release": lambda p: engine.release(vol(p), Holder.from_json(p["holder"])),
-        "volume.statvfs": lambda p: engine.statvfs(vol(p)),
-        "disk.create": lambda p: engine.disk_create(vol(p), p["path"], p["size"], p.get("preallocate", False)),
-        "disk.remove": lambda p: engine.disk_remove(vol(p), p["path"]),
-        "disk.grow": lambda p: engine.disk_grow(
-            vol(p), p["path"], p["amount"], p.get("dryrun", False), p.get("backingstore", True), p.get("preallocate", False)
-        ),
-        "disk.info": lambda p: engine.disk_info(vol(p), p["path"]),
-        "disk.rename": lambda p: engine.disk_rename(vol(p), p["path"], p["new_path"]),
-        "status": status,
-        "rpc.discover": discover_doc,
-    }
 
 
 def _prepare_socket(path: str, group: str = "") -> None:
@@ -94,53 +65,42 @@ class QuietSite(Site):
         pass
 
 
-class Daemon:
+class Daemon(Sequence):
+    """The service tree: the node (its configuration followed from before it restores anything), then the front
+    door (draining, the listeners, the watchdog) once the held mounts are restored; stopped in reverse, mounts left."""
+
     def __init__(self, reactor: Any, settings: Settings) -> None:
+        super().__init__()
         self.reactor = reactor
         self.settings = settings
-        self.ports: list[Any] = []
-        self.node: Node | None = None
-        self.rpc: JsonRpcResource | None = None
-        self.watcher: ConfigWatcher | None = None
-        self.watchdog = Watchdog(reactor)
 
     async def start(self) -> None:
         s = self.settings
         _prepare_socket(s.socket, s.socket_group)  # before anything else: a live daemon's state is not ours to touch
-        self.node = Node(
+        node = Node(
             self.reactor,
             engine_config(s),
             NodeOptions(state_dir=s.state_dir, fs_threads=s.fs_threads, probe_interval=s.probe_interval),
         )
-        engine = self.node.engine
-        metrics = Metrics(engine, self.node.fs_pool)
-        schemas = load_schemas()
-        dispatcher = Dispatcher(schemas, handlers(engine, openrpc(schemas)), self.reactor, RpcStats(metrics.observe_rpc))
-        self.rpc = JsonRpcResource(dispatcher)
+        engine = node.engine
+        back, front = Sequence(), Sequence()
+        restoring = NodeService(node)
         # Watch the configuration before anything can be asked of us, so no change is missed.
-        self.watcher = ConfigWatcher(self.reactor, s, engine)
-        await self.node.start()
-        root = Resource()
-        root.putChild(b"rpc", cast(IResource, self.rpc))
-        root.putChild(b"metrics", cast(IResource, MetricsResource(metrics)))
-        site = QuietSite(root)
+        adopt(back, ConfigWatcher(self.reactor, s, engine.core), restoring)
+        adopt(self, back)
+        MultiService.startService(self)  # the node's part now; the front door once the mounts are restored
+        await restoring.restored
+        schemas = load_schemas()
+        metrics = Metrics(engine, node.fs_pool, method_names(schemas))
+        rpc = JsonRpcResource(Dispatcher(schemas, engine.call, self.reactor, RpcStats(metrics.observe_rpc)))
+        site = _site({b"rpc": rpc, b"metrics": MetricsResource(metrics)})
         site.requestFactory = CappedRequest
-        site.displayTracebacks = False
-        old_umask = os.umask(0o177)
-        try:
-            mode = 0o660 if s.socket_group else 0o600
-            self.ports.append(self.reactor.listenUNIX(s.socket, site, mode=mode))
-        finally:
-            os.umask(old_umask)
-        if s.socket_group:
-            os.chown(s.socket, 0, grp.getgrnam(s.socket_group).gr_gid)
+        adopt(front, Draining(rpc, self.reactor), Listener(lambda: _listen_unix(self.reactor, s, site)))
         if s.metrics_port:
-            metrics_root = Resource()
-            metrics_root.putChild(b"metrics", cast(IResource, MetricsResource(metrics)))
-            metrics_site = QuietSite(metrics_root)
-            metrics_site.displayTracebacks = False
-            self.ports.append(self.reactor.listenTCP(s.metrics_port, metrics_site, interface=s.metrics_address))
-        self.watchdog.start()
+            metrics_site = _site({b"metrics": MetricsResource(metrics)})
+            adopt(front, Listener(lambda: self.reactor.listenTCP(s.metrics_port, metrics_site, interface=s.metrics_address)))
+        adopt(front, Watchdog(self.reactor))
+        adopt(self, front)  # started at once: the daemon is running
         sd_notify("READY=1\nSTATUS=serving on " + s.socket)
         log.info(
             "ganeti-gluster-mountd {version} serving on {socket}; storage dir {storage_dir}; {holders} holder(s) restored",
@@ -151,17 +111,28 @@ class Daemon:
         )
 
     async def stop(self) -> None:
-        """Stop accepting, let in-flight calls finish, keep every mount in place."""
+        """Stop accepting, let the calls under way finish, keep every mount in place."""
         sd_notify("STOPPING=1")
-        for port in self.ports:
-            await port.stopListening()
-        if self.rpc is not None:
-            deadline = self.reactor.seconds() + 30
-            while self.rpc.in_flight and self.reactor.seconds() < deadline:
-                await task.deferLater(self.reactor, 0.05, lambda: None)
-        if self.watcher is not None:
-            self.watcher.stop()
-        self.watchdog.stop()
-        if self.node is not None:
-            self.node.stop()
+        await Sequence.stopService(self)
         log.info("stopped; mounts left in place for the next start")
+
+
+def _site(children: dict[bytes, Resource]) -> QuietSite:
+    root = Resource()
+    for name, child in children.items():
+        root.putChild(name, cast(IResource, child))
+    site = QuietSite(root)
+    site.displayTracebacks = False
+    return site
+
+
+def _listen_unix(reactor: Any, s: Settings, site: QuietSite) -> Any:
+    """The RPC socket, created with its final mode (no moment when others could connect) and group."""
+    old_umask = os.umask(0o177)
+    try:
+        port = reactor.listenUNIX(s.socket, site, mode=0o660 if s.socket_group else 0o600)
+    finally:
+        os.umask(old_umask)
+    if s.socket_group:
+        os.chown(s.socket, 0, grp.getgrnam(s.socket_group).gr_gid)
+    return port

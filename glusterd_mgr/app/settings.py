@@ -8,10 +8,21 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
-from .. import __version__, fuse_client, policy
+from .. import __version__
 from ..client import DEFAULT_SOCKET
-from ..mounts import UnmountMode
+from ..core import fuse_client, policy
+from ..core.mounts import UnmountMode
 from ..shell.driver import EngineConfig
+
+__all__ = [
+    "DEFAULT_METRICS_PORT",
+    "DEFAULT_STATE_DIR",
+    "Settings",
+    "current_storage_dir",
+    "current_whitelist",
+    "engine_config",
+    "parse_args",
+]
 
 DEFAULT_STATE_DIR = "/var/lib/ganeti-gluster-mountd"
 DEFAULT_METRICS_PORT = 9723

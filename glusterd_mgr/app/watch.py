@@ -5,31 +5,40 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from twisted.application.service import Service
 from twisted.logger import Logger
 from twisted.python.filepath import FilePath
 
-from ..shell.driver import Engine
+from ..core.machine import Core
 from .settings import Settings, current_storage_dir, current_whitelist
+
+__all__ = ["ConfigWatcher"]
 
 log = Logger()
 
 
-class ConfigWatcher:
+class ConfigWatcher(Service):
     """Reloads the whitelist and the ssconf storage dir when Ganeti rewrites them (inotify on their folders)."""
 
-    def __init__(self, reactor: Any, settings: Settings, engine: Engine) -> None:
-        from twisted.internet import inotify
-
+    def __init__(self, reactor: Any, settings: Settings, core: Core) -> None:
+        self.reactor = reactor
         self.settings = settings
-        self.engine = engine
-        self.notifier = inotify.INotify(reactor)
-        self.notifier.startReading()
+        self.core = core
+        self.notifier: Any = None
         watched = [settings.file_storage_paths]
         if not settings.storage_dir:
             watched.append(settings.ssconf_storage_dir)
+        self.watched = watched
         self.names = {os.path.basename(p) for p in watched}
+
+    def startService(self) -> None:
+        from twisted.internet import inotify
+
+        Service.startService(self)  # explicit: twisted.application is untyped
+        self.notifier = inotify.INotify(self.reactor)
+        self.notifier.startReading()
         mask = inotify.IN_CLOSE_WRITE | inotify.IN_MOVED_TO | inotify.IN_CREATE | inotify.IN_DELETE | inotify.IN_MOVED_FROM
-        for folder in sorted({os.path.dirname(os.path.abspath(p)) for p in watched}):
+        for folder in sorted({os.path.dirname(os.path.abspath(p)) for p in self.watched}):
             if os.path.isdir(folder):
                 self.notifier.watch(FilePath(folder), mask, callbacks=[self._changed])
             else:
@@ -41,13 +50,13 @@ class ConfigWatcher:
             self.reload()
 
     def reload(self) -> None:
-        config = self.engine.config
         whitelist, storage_dir = current_whitelist(self.settings), current_storage_dir(self.settings)
-        if whitelist != config.whitelist or storage_dir != config.storage_dir:
-            config.whitelist, config.storage_dir = whitelist, storage_dir
+        if self.core.reconfigure(whitelist, storage_dir):
             log.info(
                 "configuration reloaded: storage dir {storage_dir}, whitelist {whitelist}", storage_dir=storage_dir, whitelist=whitelist
             )
 
-    def stop(self) -> None:
-        self.notifier.loseConnection()
+    def stopService(self) -> None:
+        Service.stopService(self)  # explicit: twisted.application is untyped
+        if self.notifier is not None:
+            self.notifier.loseConnection()

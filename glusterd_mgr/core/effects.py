@@ -13,10 +13,44 @@ from collections.abc import Generator, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
-from ..fuse_client import ClientStats
-from ..holders import Change, Process
-from ..policy import DiskPath
+from .fuse_client import ClientStats
+from .holders import Change, Process
+from .policy import DiskPath
+from .requests import DiskParams
 from .results import DiskResult, Space
+
+__all__ = [
+    "After",
+    "Clients",
+    "Disk",
+    "Effect",
+    "IsLocked",
+    "Kill",
+    "Level",
+    "LivingProcesses",
+    "Locked",
+    "LogSize",
+    "LogTail",
+    "MakeMountpoint",
+    "Metric",
+    "Now",
+    "Observe",
+    "PidsUsing",
+    "Proc",
+    "ProcessResult",
+    "ReadTable",
+    "Resolve",
+    "Run",
+    "Say",
+    "SetOomScore",
+    "Statvfs",
+    "SweepTemps",
+    "Systemd",
+    "TcpProbe",
+    "WriteJournal",
+    "WriteState",
+    "ask",
+]
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -180,46 +214,12 @@ class SweepTemps(Effect[list[str]]):
 
 
 @dataclass(frozen=True)
-class CreateDisk:
-    disk: DiskPath
-    size_mib: int
-    preallocate: bool
-
-
-@dataclass(frozen=True)
-class RemoveDisk:
-    disk: DiskPath
-
-
-@dataclass(frozen=True)
-class GrowDisk:
-    disk: DiskPath
-    amount_mib: int
-    dryrun: bool
-    backingstore: bool
-    preallocate: bool
-
-
-@dataclass(frozen=True)
-class RenameDisk:
-    disk: DiskPath
-    new: DiskPath
-
-
-@dataclass(frozen=True)
-class DiskInfo:
-    disk: DiskPath
-
-
-DiskOperation = CreateDisk | RemoveDisk | GrowDisk | RenameDisk | DiskInfo
-
-
-@dataclass(frozen=True)
 class Disk(Effect[DiskResult]):
-    """One disk operation inside the mounted volume at ``mountpoint``."""
+    """One disk call inside the mounted volume at ``mountpoint``: its params as given, ``disks`` its paths checked."""
 
     mountpoint: str
-    operation: DiskOperation
+    params: DiskParams
+    disks: tuple[DiskPath, ...]
     timeout: float
 
 
@@ -246,28 +246,6 @@ class IsLocked(Effect[bool]):
     """Whether someone holds the lock of ``key`` (a mount change is under way)."""
 
     key: Hashable
-
-
-@dataclass(frozen=True)
-class Settle(Effect[None]):
-    """Wait until no change of ``key`` is in flight (changes of one holder happen one at a time)."""
-
-    key: Hashable
-
-
-@dataclass(frozen=True)
-class Begin(Effect[None]):
-    """A change of ``key`` starts: later ``Settle`` of the same key waits for its ``End``."""
-
-    key: Hashable
-
-
-@dataclass(frozen=True)
-class End(Effect[None]):
-    """The change of ``key`` is over (``error`` if it failed); its waiters wake on the next turn."""
-
-    key: Hashable
-    error: Exception | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,22 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
+__all__ = [
+    "AcquireResult",
+    "ClientFigures",
+    "DiskCreated",
+    "DiskFacts",
+    "DiskGrown",
+    "DiskInfoResult",
+    "DiskRemoved",
+    "DiskRenamed",
+    "DiskResult",
+    "ReleaseResult",
+    "Space",
+    "Status",
+    "VolumeStatus",
+]
+
 
 class AcquireResult(TypedDict):
     mountpoint: str

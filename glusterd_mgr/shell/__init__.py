@@ -1,8 +1,9 @@
 """The shell: Twisted's side of the core, where every effect meets the node.
 
-``driver`` runs the core's procedures and carries out their effects through
-``system`` (processes, the pool of file-system calls with deadlines, PIDs),
-``journal`` (the durable holder table), ``disks`` (the disk files, walked
-safely) and ``sync`` (the keyed lock and the one-shot observer); ``node``
-assembles them with the probe loop.  Nothing here decides: the core does.
+``driver`` runs the core's procedures, answering locks, time, logs and metrics
+itself; ``world`` answers every other effect, one case each, with ``helpers``
+(processes), ``pool`` (file-system calls with deadlines), ``procfs`` (/proc
+and the mount table), ``tcp``, ``disks`` (disk files, walked safely) and
+``journal`` (the durable holder table); ``node`` assembles them with the probe
+loop.  Nothing here decides: the core does.
 """

@@ -15,10 +15,26 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ..core.results import DiskCreated, DiskFacts, DiskGrown, DiskRemoved, DiskRenamed
-from ..errors import DiskExists, NoSuchDisk, PathRefused, StorageError
-from ..policy import DiskPath
-from ..statvfs import MIB
+from ..core.errors import DiskExists, NoSuchDisk, PathRefused, StorageError
+from ..core.policy import DiskPath
+from ..core.requests import DiskCreateParams, DiskGrowParams, DiskInfoParams, DiskParams, DiskRemoveParams, DiskRenameParams
+from ..core.results import DiskCreated, DiskFacts, DiskGrown, DiskRemoved, DiskRenamed, DiskResult
+from .statvfs import MIB
+
+__all__ = [
+    "NODE",
+    "TEMP_MARK",
+    "create",
+    "grow",
+    "info",
+    "remove",
+    "rename",
+    "run",
+    "statvfs",
+    "storage_error",
+    "sweep_temps",
+    "temp_name",
+]
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -255,3 +271,19 @@ def statvfs(root: str) -> os.statvfs_result:
         return os.statvfs(root)
     except OSError as e:
         raise storage_error("statvfs", root, e) from None
+
+
+def run(root: str, params: DiskParams, disks: tuple[DiskPath, ...]) -> DiskResult:
+    """Carry out one disk call in the volume mounted at ``root``, on its checked paths (blocking: runs in the pool)."""
+    disk = disks[0]
+    match params:
+        case DiskCreateParams():
+            return create(root, disk, params.size, params.preallocate)
+        case DiskRemoveParams():
+            return remove(root, disk)
+        case DiskGrowParams():
+            return grow(root, disk, params.amount, params.dryrun, params.backingstore, params.preallocate)
+        case DiskRenameParams():
+            return rename(root, disk, disks[1])
+        case DiskInfoParams():
+            return info(root, disk)

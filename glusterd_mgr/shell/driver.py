@@ -1,14 +1,15 @@
-"""The driver: runs the core's procedures (``core.machine``) against the node through ``System``.
+"""The driver: runs the core's procedures (``core.machine``), the node's effects answered by a world.
 
-The core decides; this module only carries effects out and sends their answers
-back: mount-table reads, statvfs, helpers, the journal, locks, logs and
-metrics.  Errors the world raises are thrown into the procedure, which decides
-what they mean.
+The core decides; this module answers the effects of order (locks), time,
+logs and metrics itself, hands every other one to the world (``world.py`` on
+the node, ``glusterd_mgr.testing`` in memory) and sends the answers back.
+Errors the world raises are thrown into the procedure, which decides what they
+mean.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from typing import Any, Protocol, TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -16,24 +17,16 @@ from twisted.internet.defer import Deferred, ensureDeferred, gatherResults
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
+from .. import __version__
 from ..core import effects as fx
-from ..core.machine import Core, EngineConfig, Phase, VolumeState
-from ..core.results import (
-    AcquireResult,
-    DiskCreated,
-    DiskGrown,
-    DiskInfoResult,
-    DiskRemoved,
-    DiskRenamed,
-    ReleaseResult,
-    Space,
-    VolumeStatus,
-)
-from ..holders import Change, Holder, HolderTable
-from ..volfile_servers import ServerMemory
-from ..volume import VolumeSpec
-from .sync import KeyedLock, OneShot
-from .system import System
+from ..core.holders import HolderTable
+from ..core.machine import Core
+from ..core.requests import Params, StatusParams
+from ..core.results import VolumeStatus
+from ..core.state import EngineConfig, Phase, VolumeState
+from ..core.volfile_servers import ServerMemory
+from .reactor import Clock
+from .sync import KeyedLock
 
 T = TypeVar("T")
 log = Logger()
@@ -50,27 +43,31 @@ _COUNTED = {
 }
 
 
-class JournalSink(Protocol):
-    """What the engine needs from the durable journal (``journal.JournalWriter``)."""
+class Answers(Protocol):
+    """What answers the node's effects: ``world.RealWorld`` on the node, ``glusterd_mgr.testing.World`` in memory."""
 
-    def write(self, change: Change) -> Deferred[None]: ...
+    def answer(self, effect: fx.Effect[Any]) -> Any:
+        """The effect's answer, or a Deferred of it; raises (or fails with) what the node raised."""
+        ...
 
 
 class Engine:
-    """The core with its I/O: what the daemon's methods call."""
+    """The core with its I/O: what the daemon's methods call.
+
+    It answers the effects of order, time, logs and metrics itself and hands
+    every other effect to ``world``.
+    """
 
     def __init__(
         self,
-        reactor: Any,
-        system: System,
-        journal: JournalSink,
+        reactor: Clock,
+        world: Answers,
         config: EngineConfig,
         table: HolderTable,
         servers: ServerMemory | None = None,
     ) -> None:
         self.reactor = reactor
-        self.system = system
-        self.journal = journal
+        self.world = world
         self.core = Core(config, table, servers, int(reactor.seconds()))
         self.servers = self.core.servers
         self.volumes = self.core.volumes
@@ -84,37 +81,6 @@ class Engine:
             buckets=MOUNT_BUCKETS,
         )
         self._locks = KeyedLock()
-        self._pending: dict[Hashable, OneShot] = {}
-        s = system
-        self._handlers: dict[type[Any], Callable[[Any], Any]] = {
-            fx.ReadTable: lambda e: s.read_mountinfo(e.fresh),
-            fx.Resolve: lambda e: s.resolve(e.host),
-            fx.Statvfs: lambda e: s.statvfs(e.mountpoint, e.timeout, e.action),
-            fx.MakeMountpoint: lambda e: s.make_mountpoint(e.path, e.timeout),
-            fx.LogSize: lambda e: s.log_size(e.path),
-            fx.LogTail: lambda e: s.log_tail(e.path, e.offset),
-            fx.Run: lambda e: s.run(e.argv, e.cwd, e.timeout),
-            fx.TcpProbe: lambda e: s.tcp_probe(e.host, e.port, e.timeout),
-            fx.PidsUsing: lambda e: s.pids_using(e.mountpoint),
-            fx.Kill: lambda e: s.kill(list(e.pids)),
-            fx.Clients: lambda e: s.clients(e.mountpoint),
-            fx.SetOomScore: lambda e: s.set_oom_score_adj(e.pid, e.value),
-            fx.LivingProcesses: lambda e: s.living(e.processes),
-            fx.WriteState: lambda e: s.write_state(e.path, e.data),
-            fx.Systemd: lambda e: (s.systemd_booted, s.own_unit),
-            fx.SweepTemps: lambda e: s.sweep_temps(e.mountpoint, e.folder, e.timeout),
-            fx.Disk: lambda e: s.disk(e.mountpoint, e.operation, e.timeout),
-            fx.WriteJournal: lambda e: journal.write(e.change),
-            fx.Locked: lambda e: ensureDeferred(self._locked(e.keys, e.proc)),
-            fx.IsLocked: lambda e: self._locks.locked(e.key),
-            fx.Settle: lambda e: ensureDeferred(self._settle(e.key)),
-            fx.Begin: self._begin,
-            fx.End: self._end,
-            fx.Now: lambda e: reactor.seconds(),
-            fx.After: self._after,
-            fx.Say: self._say,
-            fx.Observe: self._observe,
-        }
 
     @property
     def config(self) -> EngineConfig:
@@ -131,11 +97,30 @@ class Engine:
                 return cast(T, stop.value)
             answer, error = None, None
             try:
-                answer = self._handlers[type(effect)](effect)
+                answer = self._answer(effect)
                 if isinstance(answer, Deferred):
                     answer = await answer
             except Exception as e:
                 error = e
+
+    def _answer(self, effect: fx.Effect[Any]) -> Any:
+        """Order, time, logs and metrics are the driver's; the node answers the rest."""
+        match effect:
+            case fx.Locked(keys, proc):
+                return ensureDeferred(self._locked(keys, proc))
+            case fx.IsLocked(key):
+                return self._locks.locked(key)
+            case fx.Now():
+                return self.reactor.seconds()
+            case fx.After():
+                self._after(effect)
+            case fx.Say():
+                self._say(effect)
+            case fx.Observe():
+                self._observe(effect)
+            case _:
+                return self.world.answer(effect)
+        return None
 
     async def _locked(self, keys: tuple[Hashable, ...], proc: fx.Proc[T]) -> T:
         taken: list[Hashable] = []
@@ -147,22 +132,6 @@ class Engine:
         finally:
             for key in taken:
                 self._locks.release(key)
-
-    async def _settle(self, key: Hashable) -> None:
-        while (pending := self._pending.get(key)) is not None:
-            try:
-                await pending.wait()
-            except Exception:
-                pass  # that call reports its own failure; this one starts afresh
-
-    def _begin(self, effect: fx.Begin) -> None:
-        self._pending[effect.key] = OneShot()
-
-    def _end(self, effect: fx.End) -> None:
-        # Waiters wake on the next turn of the reactor, once this call has built its answer: woken
-        # at once, a waiting release would run before this acquire counts its holders.
-        shot = self._pending.pop(effect.key)
-        self.reactor.callLater(0, shot.fire, None if effect.error is None else Failure(effect.error))
 
     def _after(self, effect: fx.After) -> None:
         def run() -> None:
@@ -188,33 +157,11 @@ class Engine:
         value = self.registry.get_sample_value(f"{NS}_{metric.value}_total", {"volume": volume})
         return value or 0.0
 
-    # -- the calls ---------------------------------------------------------------
-
-    async def acquire(self, spec: VolumeSpec, holder: Holder) -> AcquireResult:
-        return await self.run(self.core.acquire(spec, holder))
-
-    async def release(self, spec: VolumeSpec, holder: Holder) -> ReleaseResult:
-        return await self.run(self.core.release(spec, holder))
-
-    async def disk_create(self, spec: VolumeSpec, path: str, size: int, preallocate: bool = False) -> DiskCreated:
-        return await self.run(self.core.disk_create(spec, path, size, preallocate))
-
-    async def disk_remove(self, spec: VolumeSpec, path: str) -> DiskRemoved:
-        return await self.run(self.core.disk_remove(spec, path))
-
-    async def disk_grow(
-        self, spec: VolumeSpec, path: str, amount: int, dryrun: bool = False, backingstore: bool = True, preallocate: bool = False
-    ) -> DiskGrown:
-        return await self.run(self.core.disk_grow(spec, path, amount, dryrun, backingstore, preallocate))
-
-    async def disk_rename(self, spec: VolumeSpec, path: str, new_path: str) -> DiskRenamed:
-        return await self.run(self.core.disk_rename(spec, path, new_path))
-
-    async def disk_info(self, spec: VolumeSpec, path: str) -> DiskInfoResult:
-        return await self.run(self.core.disk_info(spec, path))
-
-    async def statvfs(self, spec: VolumeSpec) -> Space:
-        return await self.run(self.core.statvfs(spec))
+    async def call(self, params: Params) -> Any:
+        """Answer one JSON-RPC call, its params parsed already (``MethodSchema.parse``)."""
+        if isinstance(params, StatusParams):
+            return {"version": __version__, "mounts": self.status()}
+        return await self.run(self.core.request(params))
 
     async def recover(self) -> None:
         """After a start: restore held volumes side by side (each mountpoint's lock still orders its own),
@@ -231,4 +178,4 @@ class Engine:
         return self.core.status()
 
 
-__all__ = ["Engine", "EngineConfig", "Phase", "VolumeState"]
+__all__ = ["Answers", "Engine", "EngineConfig", "Phase", "VolumeState"]

@@ -28,9 +28,20 @@ from twisted.internet.interfaces import IReactorFromThreads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ..errors import StateError
-from ..holders import Change, Holder, HolderTable
-from ..volume import VolumeSpec
+from ..core.errors import StateError
+from ..core.holders import Change, Holder, HolderTable
+from ..core.volume import VolumeSpec
+
+__all__ = [
+    "COMPACT_SLACK",
+    "FORMAT_VERSION",
+    "JournalFile",
+    "JournalWriter",
+    "Replayed",
+    "encode_header",
+    "replay",
+    "write_file_atomically",
+]
 
 FORMAT_VERSION = 1
 COMPACT_SLACK = 1024
@@ -39,13 +50,6 @@ log = Logger()
 
 def encode_header(boot_id: str) -> bytes:
     return json.dumps({"journal": FORMAT_VERSION, "boot_id": boot_id}).encode() + b"\n"
-
-
-def apply(table: HolderTable, change: Change) -> None:
-    if change.op == "acquire":
-        table.add(change.spec, change.mountpoint, change.holder)
-    else:
-        table.remove(change.spec, change.holder)
 
 
 @dataclass
@@ -94,7 +98,7 @@ def replay(data: bytes, path: str = "journal") -> Replayed:
         return Replayed(boot_id=None, table=table, records=0, torn_tail=torn)
     for number, line in enumerate(lines[1:], start=2):
         try:
-            apply(table, _decode(line))
+            table.apply(_decode(line))
         except Exception as e:
             if number == len(lines) and not tail:
                 # A complete-looking but unparsable last line is treated like a torn one.
@@ -192,7 +196,7 @@ class JournalFile:
             raise
         self._size += len(data)
         for change in changes:
-            apply(self.table, change)
+            self.table.apply(change)
         self.records += len(changes)
         if self.records > 2 * self.table.total() + COMPACT_SLACK:
             try:

@@ -15,12 +15,15 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from ..errors import StateError
-from ..volfile_servers import FILE_NAME as SERVERS_FILE
-from ..volfile_servers import ServerMemory
+from ..core.errors import StateError
+from ..core.volfile_servers import FILE_NAME as SERVERS_FILE
+from ..core.volfile_servers import ServerMemory
 from .driver import Engine, EngineConfig
 from .journal import JournalFile, JournalWriter
-from .system import FsPool, RealSystem
+from .pool import FsPool
+from .world import RealWorld
+
+__all__ = ["BOOT_ID", "JOURNAL_NAME", "Node", "NodeOptions", "read_boot_id"]
 
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 JOURNAL_NAME = "holders.journal"
@@ -76,9 +79,9 @@ class Node:
         self.misc_pool = FsPool(reactor, 4, "misc")
         self.fs_pool.start()
         self.misc_pool.start()
-        self.system = RealSystem(reactor, self.fs_pool, self.misc_pool, options.mountinfo_path)
         self.writer = JournalWriter(reactor, journal)
-        self.engine = Engine(reactor, self.system, self.writer, config, journal.table, _load_servers(options.state_dir))
+        self.world = RealWorld(reactor, self.fs_pool, self.misc_pool, self.writer, options.mountinfo_path)
+        self.engine = Engine(reactor, self.world, config, journal.table, _load_servers(options.state_dir))
         self._probe_loop: LoopingCall | None = None
 
     def start(self) -> Deferred[None]:

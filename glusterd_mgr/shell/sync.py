@@ -1,11 +1,12 @@
-"""Concurrency primitives of the shell, each written once: a keyed lock and a one-shot outcome."""
+"""The keyed lock of the shell: the driver's ``Locked`` effect and the pool's per-key slots are both one."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable
 
 from twisted.internet.defer import Deferred, DeferredSemaphore
-from twisted.python.failure import Failure
+
+__all__ = ["KeyedLock"]
 
 
 class KeyedLock:
@@ -33,32 +34,3 @@ class KeyedLock:
     def __len__(self) -> int:
         """Keys in use (held or awaited): what the registry keeps in memory."""
         return len(self._slots)
-
-
-class OneShot:
-    """One outcome for many awaiters (a Deferred hands its result down a single chain)."""
-
-    def __init__(self) -> None:
-        self._result: Failure | None = None
-        self._done = False
-        self._waiters: list[Deferred[None]] = []
-
-    def fire(self, failure: Failure | None = None) -> None:
-        self._done, self._result = True, failure
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            self._deliver(waiter)
-
-    def _deliver(self, waiter: Deferred[None]) -> None:
-        if self._result is not None:
-            waiter.errback(self._result)
-        else:
-            waiter.callback(None)
-
-    def wait(self) -> Deferred[None]:
-        waiter: Deferred[None] = Deferred()
-        if self._done:
-            self._deliver(waiter)
-        else:
-            self._waiters.append(waiter)
-        return waiter

@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 import pytest
 
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.core.volume import VolumeSpec
 
 from ..support.daemon_proc import DaemonProcess
 from ..support.kernel import glusterfs_stack
@@ -70,10 +70,9 @@ def fingerprint(daemon: DaemonProcess) -> tuple[Any, ...]:
     with open(os.path.join(daemon.state_dir, "holders.journal"), "rb") as f:
         journal = hashlib.sha256(f.read()).hexdigest()
     status = daemon.client().status()
-    for mount in status["mounts"]:
-        if mount["client"]:  # its live figures (memory, descriptors, threads) move on their own: its PID is the state
-            mount["client"] = mount["client"]["pid"]
-    return journal, json.dumps(status, sort_keys=True), glusterfs_stack(daemon.storage_dir)
+    # A client's live figures (memory, descriptors, threads) move on their own: its PID is the state.
+    mounts = [{**m, "client": m["client"]["pid"] if m["client"] else None} for m in status["mounts"]]
+    return journal, json.dumps({**status, "mounts": mounts}, sort_keys=True), glusterfs_stack(daemon.storage_dir)
 
 
 def test_nobody_cannot_connect_and_metrics_are_loopback_and_read_only(daemon: DaemonProcess, volume: VolumeSpec, figure: Any) -> None:

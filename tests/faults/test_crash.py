@@ -14,15 +14,16 @@ import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import pytest
 
-from glusterd_mgr import errors
 from glusterd_mgr.client import DaemonNotRunning
+from glusterd_mgr.core import errors
+from glusterd_mgr.core.volume import VolumeSpec
 from glusterd_mgr.shell import disks
-from glusterd_mgr.volume import VolumeSpec
 
 from ..support import glusterlab
 from ..support.daemon_proc import DaemonProcess
@@ -80,6 +81,7 @@ def worker(d: DaemonProcess, vol: dict[str, Any], keys: list[Key], model: Model,
     while not stop.is_set():
         key = rng.choice(keys)
         kind, name = key
+        call: Callable[[], object]
         if kind == "holder":
             op = rng.choice(["acquire", "release"])
             call = partial(c.acquire if op == "acquire" else c.release, vol, holder_json(name))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.core.volume import VolumeSpec
 
 from ..support import glusterlab
 from ..support.daemon_proc import DaemonProcess
@@ -106,9 +106,9 @@ def test_a_dead_fuse_client_is_detected_and_remounted(
     assert sorted(h["id"] for h in broken) == sorted(h["id"] for h in HOLDERS), "a dead client's guests are named"
     assert (metric(c.metrics(), "ganeti_gluster_mount_disconnections_total", volume=volume.key) or 0) == 0, "dead, not disconnected"
     assert len(glusterfs_stack(daemon.storage_dir)) == 1
-    with open(path, "rb") as f:
-        f.seek(1 << 20)
-        assert hashlib.sha256(f.read(1 << 20)).hexdigest() == digest, "data written before the crash must be intact"
+    with open(path, "rb") as back:
+        back.seek(1 << 20)
+        assert hashlib.sha256(back.read(1 << 20)).hexdigest() == digest, "data written before the crash must be intact"
     assert c.disk_info(vol, name)["size_bytes"] == 4 << 20
     c.disk_remove(vol, name)
     for h in HOLDERS:

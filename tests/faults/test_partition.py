@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 
 from glusterd_mgr.client import Client
-from glusterd_mgr.errors import Disconnected
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.core.errors import Disconnected
+from glusterd_mgr.core.volume import VolumeSpec
 
 from ..support import glusterlab
 from ..support.daemon_proc import REPO, DaemonProcess

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.core.volume import VolumeSpec
 
 from ..support import glusterlab
 from ..support.daemon_proc import DaemonProcess

@@ -11,15 +11,17 @@ import json
 import sys
 from typing import Any
 
-from twisted.internet import reactor, stdio
+from twisted.internet import reactor as _reactor
+from twisted.internet import stdio
 from twisted.internet.defer import ensureDeferred
 from twisted.protocols.basic import LineReceiver
 
-from glusterd_mgr.errors import MountdError
-from glusterd_mgr.holders import Holder
+from glusterd_mgr.core.errors import MountdError
+from glusterd_mgr.core.holders import Holder
+from glusterd_mgr.core.requests import AcquireParams, ReleaseParams
+from glusterd_mgr.core.volume import VolumeSpec
 from glusterd_mgr.shell.driver import EngineConfig
 from glusterd_mgr.shell.node import Node, NodeOptions
-from glusterd_mgr.volume import VolumeSpec
 
 
 class Driver(LineReceiver):
@@ -39,15 +41,16 @@ class Driver(LineReceiver):
             else:
                 spec = VolumeSpec.from_json(req["volume"])
                 holder = Holder.from_json(req["holder"])
-                method = engine.acquire if req["op"] == "acquire" else engine.release
-                result = await method(spec, holder)
+                params = AcquireParams(spec, holder) if req["op"] == "acquire" else ReleaseParams(spec, holder)
+                result = await engine.call(params)
             reply = {"id": req.get("id"), "result": result}
         except MountdError as e:
             reply = {"id": req.get("id"), "error": e.to_json()}
-        self.sendLine(json.dumps(reply).encode())
+        self.sendLine(json.dumps(reply).encode())  # type: ignore[no-untyped-call]  # LineReceiver is untyped
 
 
 def main() -> None:
+    reactor: Any = _reactor  # the global reactor's type names no interface
     config = json.loads(sys.argv[1])
     node = Node(reactor, EngineConfig(**config["engine"]), NodeOptions(**config["node"]))
 

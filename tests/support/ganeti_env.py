@@ -39,7 +39,7 @@ APT_SOURCES = "/etc/apt/sources.list.d"
 
 
 class Unavailable(Exception):
-    """This Debian release carries no package of that Ganeti version."""
+    """That Ganeti version cannot be had here: this Debian release carries no package of it, or this user cannot unpack it."""
 
 
 def codename(os_release: str = "/etc/os-release") -> str:
@@ -130,7 +130,13 @@ class Ganeti:
         if os.path.exists(self.marker):
             return self.python_dir
         suite = self.suite()
-        os.makedirs(CACHE, exist_ok=True)
+        try:
+            os.makedirs(CACHE, exist_ok=True)
+        except PermissionError:
+            raise Unavailable(
+                f"{CACHE} holds no {self.package} and this user (uid {os.getuid()}) cannot unpack it there: "
+                "run scripts/install-deps.sh as root once, or point GGM_GANETI_CACHE at a folder this user may write"
+            ) from None
         with open(os.path.join(CACHE, ".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # parallel runs on one machine unpack once
             if os.path.exists(self.marker):

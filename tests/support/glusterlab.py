@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Self, TypeVar
 
 import psutil
 
@@ -186,7 +186,7 @@ class GlusterServer:
         with open(os.path.join(self.dir, "glusterd.pid")) as f:
             return int(f.read().strip())
 
-    def start(self) -> GlusterServer:
+    def start(self) -> Self:
         for sub in ("lib", "log", "bricks"):
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
         self.plumb()

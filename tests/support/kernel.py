@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import psutil
 
-from glusterd_mgr.mountinfo import MountRecord, parse, stack_at
+from glusterd_mgr.core.mountinfo import MountRecord, parse, stack_at
 
 SELF = "/proc/self/mountinfo"
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from glusterd_mgr.errors import DiskExists, NoSuchDisk, PathRefused, StorageError
-from glusterd_mgr.policy import DiskPath, check_disk_path
+from glusterd_mgr.core.errors import DiskExists, NoSuchDisk, PathRefused, StorageError
+from glusterd_mgr.core.policy import DiskPath, check_disk_path
 from glusterd_mgr.shell import disks
-from glusterd_mgr.statvfs import MIB
+from glusterd_mgr.shell.statvfs import MIB
 
 D = check_disk_path("ganeti/i1.0")
 OTHER = check_disk_path("ganeti/i2.0")

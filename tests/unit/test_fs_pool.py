@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import pytest_twisted
 from twisted.internet import reactor, task
 from twisted.internet.defer import Deferred
 
-from glusterd_mgr.errors import OperationTimeout
-from glusterd_mgr.shell.system import FsPool
+from glusterd_mgr.core.errors import OperationTimeout
+from glusterd_mgr.shell.pool import FsPool
 
 WAIT = 10.0  # a blocked stand-in call never waits longer than this (the test fails first)
 
@@ -45,13 +46,14 @@ class Gate:
 
 async def until(done: Callable[[], bool]) -> None:
     """Poll with a deadline: what a worker thread finished reaches the reactor on one of its next turns."""
-    deadline = reactor.seconds() + WAIT
+    clock: Any = reactor  # the global reactor's type names no interface
+    deadline = clock.seconds() + WAIT
     while not done():
-        assert reactor.seconds() < deadline, "timed out"
+        assert clock.seconds() < deadline, "timed out"
         await task.deferLater(reactor, 0.01)
 
 
-async def failure_of(d: Deferred[object]) -> Exception:
+async def failure_of(d: Deferred[Any]) -> Exception:
     try:
         await d
     except Exception as e:

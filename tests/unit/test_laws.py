@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from glusterd_mgr.core import effects as fx
+from glusterd_mgr.core.holders import Holder, HolderTable
 from glusterd_mgr.core.machine import Core
-from glusterd_mgr.holders import Holder, HolderTable
-
-from .world import MOUNTPOINT, SPEC, Scheduler, Task, World, config
+from glusterd_mgr.core.requests import AcquireParams, DiskInfoParams, ReleaseParams
+from glusterd_mgr.testing import MOUNTPOINT, SPEC, Scheduler, Task, World, config
 
 HOLDERS = [Holder("instance", f"i{n}") for n in range(3)]
 
@@ -51,9 +51,7 @@ class Node(RuleBasedStateMachine):
         self.core = Core(config(), HolderTable())
         self.world.core = self.core
         self.world.broken = []
-        self.world.waiting = lambda: {
-            h for kind, h, task in self.calls if kind == "acquire" and h and isinstance(task.pending, fx.Locked | fx.Settle)
-        }
+        self.world.waiting = lambda: {h for kind, h, task in self.calls if kind == "acquire" and h and isinstance(task.pending, fx.Locked)}
         self.sched = Scheduler(self.world, self.core)
         self.calls: list[tuple[str, Holder | None, Task]] = []
         self.holders: dict[int, Holder | None] = {}
@@ -68,15 +66,15 @@ class Node(RuleBasedStateMachine):
 
     @rule(holder=st.sampled_from(HOLDERS))
     def acquire(self, holder: Holder) -> None:
-        self._start("acquire", holder, self.core.acquire(SPEC, holder))
+        self._start("acquire", holder, self.core.request(AcquireParams(SPEC, holder)))
 
     @rule(holder=st.sampled_from(HOLDERS))
     def release(self, holder: Holder) -> None:
-        self._start("release", holder, self.core.release(SPEC, holder))
+        self._start("release", holder, self.core.request(ReleaseParams(SPEC, holder)))
 
     @rule()
     def disk_call(self) -> None:
-        self._start("disk", None, self.core.disk_info(SPEC, "ganeti/d1"))
+        self._start("disk", None, self.core.request(DiskInfoParams(SPEC, "ganeti/d1")))
 
     @rule()
     def probe(self) -> None:

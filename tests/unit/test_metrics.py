@@ -9,15 +9,17 @@ from typing import Any, cast
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet.defer import ensureDeferred
 
-from glusterd_mgr.core.machine import Phase, VolumeState
-from glusterd_mgr.fuse_client import ClientStats
-from glusterd_mgr.holders import Holder
-from glusterd_mgr.metrics import NS, Metrics, MetricsResource
-from glusterd_mgr.shell.system import FsPool
-from glusterd_mgr.volume import VolumeSpec
+from glusterd_mgr.app.metrics import NS, Metrics, MetricsResource
+from glusterd_mgr.app.schema import load, method_names
+from glusterd_mgr.core.fuse_client import ClientStats
+from glusterd_mgr.core.holders import Holder
+from glusterd_mgr.core.requests import AcquireParams
+from glusterd_mgr.core.state import Phase, VolumeState
+from glusterd_mgr.core.volume import VolumeSpec
+from glusterd_mgr.shell.pool import FsPool
+from glusterd_mgr.testing import SPACE, SPEC
 
-from .test_driver import engine
-from .world import SPACE, SPEC
+from .test_driver import durable, engine
 
 I1, I2 = Holder("instance", "i1"), Holder("instance", "i2")
 OTHER = VolumeSpec(host="10.0.0.3", port=24007, volume="gv1")
@@ -46,18 +48,18 @@ def scrape(metrics: Metrics) -> tuple[set[str], Samples]:
 def node(adjust: Callable[[VolumeState], None] = lambda vs: None) -> Metrics:
     """A mounted volume with two holders (one broken by a dead client) and its client, and a dead one with none;
     ``adjust`` changes the mounted one's state."""
-    eng, _world, journal, _clock = engine()
-    answer = ensureDeferred(eng.acquire(SPEC, I1))
-    journal.writes[0][1].callback(None)
+    eng, world, _clock = engine()
+    answer = ensureDeferred(eng.call(AcquireParams(SPEC, I1)))
+    durable(world, 0).callback(None)
     assert answer.called
     vs = eng.volumes[SPEC]
     vs.holders.add(I2)
-    vs.client, vs.memory_warned, vs.space = CLIENT, True, dict(SPACE)
+    vs.client, vs.memory_warned, vs.space = CLIENT, True, SPACE.copy()
     vs.broken = {I2}
     adjust(vs)
     dead = VolumeState(OTHER, "/run/ganeti/other", phase=Phase.DEAD, holders={I1}, broken={I1})
     eng.volumes[OTHER] = dead
-    return Metrics(eng, cast(FsPool, FakePool()))
+    return Metrics(eng, cast(FsPool, FakePool()), method_names(load()))
 
 
 def test_the_mount_families_carry_each_volume_with_its_labels() -> None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from glusterd_mgr.client_log import Links
 from glusterd_mgr.core import effects as fx
-from glusterd_mgr.core.machine import Core, Phase
-from glusterd_mgr.errors import Disconnected
-from glusterd_mgr.holders import Holder, HolderTable
-from glusterd_mgr.mounts import CLIENT
-
-from .world import SPEC, Scheduler, World, config, new_pid
+from glusterd_mgr.core.client_log import Links
+from glusterd_mgr.core.errors import Disconnected
+from glusterd_mgr.core.holders import Holder, HolderTable
+from glusterd_mgr.core.machine import Core
+from glusterd_mgr.core.mounts import CLIENT
+from glusterd_mgr.core.requests import AcquireParams, DiskInfoParams, ReleaseParams
+from glusterd_mgr.core.state import Phase
+from glusterd_mgr.testing import SPEC, Scheduler, World, config, new_pid, request
 
 I1, I2 = Holder("instance", "i1"), Holder("instance", "i2")
 
@@ -40,7 +41,7 @@ def held(*holders: Holder) -> tuple[World, Core, Scheduler]:
     core = Core(config(), HolderTable())
     sched = Scheduler(world, core)
     for holder in holders:
-        assert sched.run(core.acquire(SPEC, holder)).error is None
+        assert sched.run(core.request(AcquireParams(SPEC, holder))).error is None
     return world, core, sched
 
 
@@ -95,12 +96,12 @@ def test_while_disconnected_a_new_holder_and_a_disk_call_fail_fast_naming_the_se
     cut(world)
     sched.run(core.probe_all())  # (until a probe or a disk call finds it, a second holder joins without a look)
     before = len(world.done)
-    acquire = sched.run(core.acquire(SPEC, I2))
+    acquire = sched.run(core.request(AcquireParams(SPEC, I2)))
     assert isinstance(acquire.error, Disconnected)
     assert "10.0.0.2" in acquire.error.message and "reconnects by itself" in acquire.error.message
     assert acquire.error.data["servers"] == ["10.0.0.2"]
     assert world.durable() == {I1} and core.volumes[SPEC].holders == {I1}
-    disk = sched.run(core.disk_info(SPEC, "ganeti/d1"))
+    disk = sched.run(core.request(DiskInfoParams(SPEC, "ganeti/d1")))
     assert isinstance(disk.error, Disconnected)
     assert runs(world, before) == [], "no recovery, no unmount under the holder"
     assert core.volumes[SPEC].phase is Phase.DISCONNECTED
@@ -109,7 +110,7 @@ def test_while_disconnected_a_new_holder_and_a_disk_call_fail_fast_naming_the_se
 def test_a_disk_call_that_meets_the_partition_first_finds_it_disconnected() -> None:
     world, core, sched = held(I1)
     cut(world)
-    task = sched.run(core.disk_create(SPEC, "ganeti/d1", 10))
+    task = sched.run(core.request(request("disk.create", volume=SPEC, path="ganeti/d1", size=10)))
     assert isinstance(task.error, Disconnected)
     assert core.volumes[SPEC].phase is Phase.DISCONNECTED
     assert [argv[0] for argv in runs(world)] == [CLIENT], "the first holder's mount only"
@@ -119,10 +120,10 @@ def test_release_works_while_disconnected_and_the_last_one_attempts_the_unmount(
     world, core, sched = held(I1, I2)
     cut(world)
     sched.run(core.probe_all())
-    first = sched.run(core.release(SPEC, I1))
+    first = sched.run(core.request(ReleaseParams(SPEC, I1)))
     assert first.outcome == {"holders": 1, "known": True, "unmounted": False, "busy": False}
     assert [argv[0] for argv in runs(world)] == [CLIENT], "no unmount while a holder remains"
-    last = sched.run(core.release(SPEC, I2))
+    last = sched.run(core.request(ReleaseParams(SPEC, I2)))
     assert last.outcome["unmounted"] is True and world.durable() == set()
 
 
@@ -143,7 +144,7 @@ def test_when_the_client_reconnects_the_mount_is_mounted_again_by_itself() -> No
     assert status["client"] is not None and status["client"]["pid"] == pid
     said = [e.text for e in world.done[before:] if isinstance(e, fx.Say)]
     assert any("reconnected after" in text for text in said)
-    assert sched.run(core.acquire(SPEC, I2)).error is None
+    assert sched.run(core.request(AcquireParams(SPEC, I2))).error is None
 
 
 def test_a_dead_client_is_still_dead_and_names_its_instances() -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from glusterd_mgr.core import effects as fx
-from glusterd_mgr.core.machine import Core, Phase
-from glusterd_mgr.errors import InvalidParams
-from glusterd_mgr.holders import Holder, HolderTable, Process
-
-from .world import SPEC, Scheduler, World, config
+from glusterd_mgr.core.errors import InvalidParams
+from glusterd_mgr.core.holders import Holder, HolderTable, Process
+from glusterd_mgr.core.machine import Core
+from glusterd_mgr.core.requests import AcquireParams
+from glusterd_mgr.core.state import Phase
+from glusterd_mgr.testing import SPEC, Scheduler, World, config
 
 REQUEST = Process(4242, 987654)
 ANOTHER = Process(4243, 987655)
@@ -39,7 +40,7 @@ def test_the_probe_lets_go_of_ended_processes_and_unmounts_after_the_last() -> N
     core = Core(config(), HolderTable())
     sched = Scheduler(world, core)
     for process in (REQUEST, ANOTHER):
-        assert sched.run(core.acquire(SPEC, process_holder(process))).error is None
+        assert sched.run(core.request(AcquireParams(SPEC, process_holder(process)))).error is None
     sched.run(core.probe_all())
     assert world.durable() == {process_holder(REQUEST), process_holder(ANOTHER)}, "both still run"
     world.processes.discard(REQUEST)
@@ -55,8 +56,8 @@ def test_an_instance_holder_outlives_the_request_that_took_the_volume_first() ->
     world = World(processes={REQUEST})
     core = Core(config(), HolderTable())
     sched = Scheduler(world, core)
-    sched.run(core.acquire(SPEC, process_holder(REQUEST)))
-    sched.run(core.acquire(SPEC, I1))
+    sched.run(core.request(AcquireParams(SPEC, process_holder(REQUEST))))
+    sched.run(core.request(AcquireParams(SPEC, I1)))
     world.processes.clear()
     sched.run(core.probe_all())
     assert world.durable() == {I1} and len(world.stack()) == 1
@@ -67,7 +68,7 @@ def test_no_process_holder_asks_nothing() -> None:
     world = World()
     core = Core(config(), HolderTable())
     sched = Scheduler(world, core)
-    sched.run(core.acquire(SPEC, I1))
+    sched.run(core.request(AcquireParams(SPEC, I1)))
     sched.run(core.probe_all())
     assert world.of(fx.LivingProcesses(())) == []
 
@@ -76,7 +77,7 @@ def test_a_failed_look_at_the_processes_leaves_the_holders_and_the_probe_goes_on
     world = World(processes={REQUEST})
     core = Core(config(), HolderTable())
     sched = Scheduler(world, core)
-    sched.run(core.acquire(SPEC, process_holder(REQUEST)))
+    sched.run(core.request(AcquireParams(SPEC, process_holder(REQUEST))))
     world.processes.clear()
     original = world.answer
 

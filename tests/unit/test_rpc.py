@@ -12,54 +12,37 @@ from twisted.web import server
 from twisted.web.resource import Resource
 from twisted.web.test.requesthelper import DummyChannel, DummyRequest
 
-from glusterd_mgr import rpc
-from glusterd_mgr.app.service import handlers
-from glusterd_mgr.errors import NoSuchDisk
-from glusterd_mgr.schema import load
+from glusterd_mgr.app import rpc
+from glusterd_mgr.app.schema import DISCOVER, load
+from glusterd_mgr.core import effects as fx
+from glusterd_mgr.core.errors import MountFailed
+from glusterd_mgr.core.holders import HolderTable
+from glusterd_mgr.core.requests import PARAMS, DiskGrowParams, Params
 from glusterd_mgr.shell.driver import Engine
+from glusterd_mgr.testing import MOUNTPOINT, World, config
 
 VOLUME = {"host": "gs1", "volume": "gv0"}
 HOLDER = {"kind": "instance", "id": "i1"}
 
 
-class FakeEngine:
-    """The engine methods ``app.service.handlers`` calls, recording what they were given."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[Any, ...]]] = []
-
-    async def acquire(self, *args: Any) -> dict[str, Any]:
-        self.calls.append(("acquire", args))
-        return {"mountpoint": "/m", "holders": 1, "mounted_now": True}
-
-    async def release(self, *args: Any) -> dict[str, Any]:
-        self.calls.append(("release", args))
-        return {"mountpoint": "/m", "holders": 0, "unmounted_now": True}
-
-    async def disk_info(self, *args: Any) -> dict[str, Any]:
-        self.calls.append(("disk_info", args))
-        raise NoSuchDisk("no disk ganeti/x")
-
-    async def disk_create(self, *args: Any) -> dict[str, Any]:
-        self.calls.append(("disk_create", args))
-        return {"path": "/m/ganeti/d", "size_bytes": 1 << 20}
-
-    def status(self) -> list[Any]:
-        return []
-
-
-def dispatcher() -> tuple[rpc.Dispatcher, FakeEngine, list[tuple[str, int]]]:
-    engine = FakeEngine()
+def dispatcher() -> tuple[rpc.Dispatcher, World, list[tuple[str, int]]]:
+    """The front door over the real engine on the in-memory world: what a call reached shows in its journal."""
+    world, clock = World(), Clock()
+    engine = Engine(clock, world, config(), HolderTable())
     observed: list[tuple[str, int]] = []
     stats = rpc.RpcStats(lambda method, code, seconds: observed.append((method, code)))
-    table = handlers(cast(Engine, engine), {"openrpc": "1.2.6"})
-    return rpc.Dispatcher(load(), table, Clock(), stats), engine, observed
+    return rpc.Dispatcher(load(), engine.call, clock, stats), world, observed
+
+
+def journaled(world: World) -> list[tuple[str, str]]:
+    """The holder changes the calls made durable, in order."""
+    return [(change.op, change.holder.id) for change in world.journal]
 
 
 def call(d: rpc.Dispatcher, body: bytes | str | Any) -> Any:
     raw = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
     result = ensureDeferred(d.handle_body(raw))
-    assert result.called, "the fake engine answers at once"
+    assert result.called, "the in-memory world answers at once"
     return cast(Any, result).result
 
 
@@ -73,16 +56,29 @@ def req(method: str, params: Any = None, id_: Any = 1) -> dict[str, Any]:
 
 
 def test_a_call_reaches_the_engine_and_its_result_comes_back_with_its_id() -> None:
-    d, engine, observed = dispatcher()
+    d, world, observed = dispatcher()
     reply = call(d, req("volume.acquire", {"volume": VOLUME, "holder": HOLDER}, id_="a"))
-    assert reply == {"jsonrpc": "2.0", "id": "a", "result": {"mountpoint": "/m", "holders": 1, "mounted_now": True}}
-    [(name, (spec, holder))] = engine.calls
-    assert name == "acquire" and spec.host == "gs1" and holder.id == "i1"
+    assert reply == {"jsonrpc": "2.0", "id": "a", "result": {"mountpoint": MOUNTPOINT, "holders": 1, "mounted_now": True}}
+    [change] = world.journal
+    assert change.op == "acquire" and change.spec.host == "gs1" and change.holder.id == "i1"
     assert observed == [("volume.acquire", 0)]
 
 
+def test_the_schemas_default_fills_an_optional_param_left_out() -> None:
+    d, world, _ = dispatcher()
+    reply = call(d, req("disk.grow", {"volume": VOLUME, "path": "ganeti/d", "amount": 1}))
+    assert reply["result"] == {"done": "DiskGrowParams"}
+    [disk] = [e for e in world.done if isinstance(e, fx.Disk)]
+    assert isinstance(disk.params, DiskGrowParams)
+    assert (disk.params.dryrun, disk.params.backingstore, disk.params.preallocate) == (False, True, False)
+
+
+def test_every_method_with_a_schema_has_its_params_type_and_no_other() -> None:
+    assert set(PARAMS) == set(load()) and DISCOVER not in PARAMS
+
+
 def test_a_batch_answers_each_call_in_order_and_leaves_notifications_out() -> None:
-    d, engine, _ = dispatcher()
+    d, world, _ = dispatcher()
     reply = call(
         d,
         [
@@ -94,15 +90,15 @@ def test_a_batch_answers_each_call_in_order_and_leaves_notifications_out() -> No
     )
     assert [r["id"] for r in reply] == [1, 2, 3]
     assert reply[1]["result"]["mounts"] == [] and reply[2]["error"]["code"] == rpc.METHOD_NOT_FOUND
-    assert [c[0] for c in engine.calls] == ["acquire", "release"]
+    assert journaled(world) == [("acquire", "i1"), ("release", "i1")]
 
 
 def test_a_lone_notification_or_a_batch_of_them_gets_no_reply_but_runs() -> None:
-    d, engine, _ = dispatcher()
+    d, world, _ = dispatcher()
     assert call(d, req("volume.release", {"volume": VOLUME, "holder": HOLDER}, id_=...)) is None
     assert call(d, [req("volume.acquire", {"volume": VOLUME, "holder": HOLDER}, id_=...)]) is None
     assert call(d, req("nope", id_=...)) is None
-    assert [c[0] for c in engine.calls] == ["release", "acquire"]
+    assert journaled(world) == [("acquire", "i1")], "the release of a holder not held journals nothing"
 
 
 def test_bodies_that_are_not_json_are_parse_errors() -> None:
@@ -125,10 +121,10 @@ def test_nan_infinity_and_deep_nesting_are_refused() -> None:
 
 
 def test_a_float_where_an_integer_belongs_is_invalid_params_naming_the_field() -> None:
-    d, engine, _ = dispatcher()
+    d, world, _ = dispatcher()
     reply = call(d, req("disk.create", {"volume": VOLUME, "path": "ganeti/d", "size": 1.5}))
     assert reply["error"]["code"] == -32602 and reply["error"]["data"]["field"] == "size"
-    assert engine.calls == []
+    assert world.done == []
 
 
 def test_invalid_requests() -> None:
@@ -155,7 +151,7 @@ def test_invalid_requests() -> None:
 
 
 def test_params_that_break_the_schema_are_invalid_params_naming_the_field() -> None:
-    d, engine, observed = dispatcher()
+    d, world, observed = dispatcher()
     cases: list[tuple[Any, str | None]] = [
         ({"volume": {"host": "gs1", "port": 0}, "holder": HOLDER}, "volume.port"),
         ({"volume": VOLUME, "holder": {"kind": "vm", "id": "i1"}}, "holder.kind"),
@@ -171,28 +167,25 @@ def test_params_that_break_the_schema_are_invalid_params_naming_the_field() -> N
     positional = call(d, req("volume.acquire", [VOLUME, HOLDER]))
     assert positional["error"]["code"] == -32602 and "by name" in positional["error"]["message"]
     assert call(d, req("rpc.discover", {"x": 1}))["error"]["code"] == -32602  # takes no params
-    assert engine.calls == [] and {code for _m, code in observed} == {-32602}
+    assert world.done == [] and {code for _m, code in observed} == {-32602}
 
 
-def test_a_typed_error_of_a_handler_keeps_its_code_and_type() -> None:
-    d, _, observed = dispatcher()
+def test_a_typed_error_of_the_engine_keeps_its_code_and_type() -> None:
+    d, world, observed = dispatcher()
+    world.mount_fails = True
     reply = call(d, req("disk.info", {"volume": VOLUME, "path": "ganeti/x"}, id_=5))
-    assert reply == {
-        "jsonrpc": "2.0",
-        "id": 5,
-        "error": {"code": NoSuchDisk.code, "message": "no disk ganeti/x", "data": {"type": "no-such-disk"}},
-    }
-    assert observed == [("disk.info", NoSuchDisk.code)]
+    assert reply["id"] == 5 and reply["error"]["code"] == MountFailed.code
+    assert reply["error"]["data"]["type"] == "mount-failed" and reply["error"]["message"].startswith("mounting gs1:24007/gv0 on")
+    assert observed == [("disk.info", MountFailed.code)]
 
 
 def test_an_unexpected_exception_is_an_internal_error_without_its_text(fail_on_logged_errors: list[dict[str, Any]]) -> None:
     d, _, observed = dispatcher()
 
-    async def broken(_params: dict[str, Any]) -> Any:
+    async def broken(_params: Params) -> Any:
         raise RuntimeError("secret detail")
 
-    d.handlers["status"] = broken
-    d.schemas.pop("status", None)
+    d.call = broken
     reply = call(d, req("status", id_=1))
     assert reply["error"]["code"] == rpc.INTERNAL_ERROR and "secret" not in json.dumps(reply)
     assert observed == [("status", rpc.INTERNAL_ERROR)]
@@ -232,19 +225,20 @@ def test_the_resource_answers_a_post_with_json_and_its_length() -> None:
 
 
 def test_the_resource_answers_a_notification_with_204_and_no_body() -> None:
-    d, engine, _ = dispatcher()
+    d, world, _ = dispatcher()
     request, _ = post(rpc.JsonRpcResource(d), json.dumps(req("volume.release", {"volume": VOLUME, "holder": HOLDER}, id_=...)).encode())
     assert request.responseCode == 204 and b"".join(request.written) == b"" and request.finished
-    assert [c[0] for c in engine.calls] == ["release"]
+    assert journaled(world) == [], "it ran: a holder not held, so nothing to journal"
+    assert world.of(fx.ReadTable()) == [], "and released nothing"
 
 
 def test_the_resource_refuses_an_oversized_body_without_dispatching() -> None:
-    d, engine, observed = dispatcher()
+    d, world, observed = dispatcher()
     body = json.dumps(req("volume.release", {"volume": VOLUME, "holder": HOLDER})).encode()
     request, _ = post(rpc.JsonRpcResource(d), body, oversized=True)
     reply = json.loads(b"".join(request.written))
     assert reply["error"]["code"] == rpc.INVALID_REQUEST and str(rpc.MAX_BODY) in reply["error"]["message"]
-    assert engine.calls == [] and observed == []
+    assert world.done == [] and observed == []
 
 
 def test_a_get_is_405_naming_post() -> None:
@@ -260,10 +254,10 @@ def test_a_slow_call_keeps_the_request_open_and_counts_in_flight() -> None:
     d, _, _ = dispatcher()
     gate: Deferred[Any] = Deferred()
 
-    async def slow(_params: dict[str, Any]) -> Any:
+    async def slow(_params: Params) -> Any:
         return await gate
 
-    d.handlers["status"] = slow
+    d.call = slow
     resource = rpc.JsonRpcResource(d)
     request, finished = post(resource, json.dumps(req("status", id_=1)).encode())
     assert not finished.called and resource.in_flight == 1
@@ -277,12 +271,12 @@ def test_a_caller_gone_before_the_answer_gets_nothing_written_but_the_call_compl
     gate: Deferred[Any] = Deferred()
     ran: list[bool] = []
 
-    async def slow(_params: dict[str, Any]) -> Any:
+    async def slow(_params: Params) -> Any:
         await gate
         ran.append(True)
         return {}
 
-    d.handlers["status"] = slow
+    d.call = slow
     resource = rpc.JsonRpcResource(d)
     request, finished = post(resource, json.dumps(req("status", id_=1)).encode())
     finished.addErrback(lambda _f: None)

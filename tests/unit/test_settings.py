@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from glusterd_mgr import fuse_client
 from glusterd_mgr.app.settings import Settings, engine_config, parse_args
+from glusterd_mgr.core import fuse_client
 
 
 def refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:

@@ -21,7 +21,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .core.results import ClientFigures
+from .results import ClientFigures
+
+__all__ = [
+    "DEFAULT_EVENT_THREADS",
+    "DEFAULT_OOM_SCORE_ADJ",
+    "DEFAULT_READER_THREADS",
+    "FULL_RESTART_ADVICE",
+    "SLICE",
+    "ClientStats",
+    "adopt_argv",
+    "client_mount",
+    "client_options",
+    "describe",
+    "over_threshold",
+    "scope_unit",
+    "scoped_argv",
+    "unit_of_cgroup",
+]
 
 SLICE = "ganeti-gluster.slice"
 DEFAULT_OOM_SCORE_ADJ = -900
@@ -84,6 +101,11 @@ def scoped_argv(argv: Sequence[str], unit: str, description: str) -> list[str]:
         "--",
         *argv,
     ]
+
+
+def describe(volume: str, mountpoint: str) -> str:
+    """A client's scope as ``systemctl status`` describes it (the daemon's scopes and ``rehome``'s alike)."""
+    return f"GlusterFS client of {volume} on {mountpoint}"
 
 
 def adopt_argv(pid: int, unit: str, description: str) -> list[str]:

@@ -14,6 +14,8 @@ from typing import Any
 
 from .errors import InvalidParams
 
+__all__ = ["DEFAULT_PORT", "DEFAULT_VOLUME", "LOCAL_HOST", "MountSource", "VolumeSpec", "is_ipv6", "parse_source", "same_volume"]
+
 DEFAULT_PORT = 24007
 DEFAULT_VOLUME = "gv0"
 LOCAL_HOST = "127.0.0.1"

@@ -11,6 +11,8 @@ from typing import Any
 from .errors import InvalidParams
 from .volume import VolumeSpec
 
+__all__ = ["HOLDER_KINDS", "MAX_HOLDER_ID", "Change", "Holder", "HolderTable", "Process"]
+
 HOLDER_KINDS = ("instance", "os-install", "job", "process")
 MAX_HOLDER_ID = 255
 _PROCESS_ID = re.compile(r"^([1-9][0-9]*)@([0-9]+)$")
@@ -100,6 +102,13 @@ class HolderTable:
             del self.holders[spec]
             self.mountpoints.pop(spec, None)
         return True
+
+    def apply(self, change: Change) -> None:
+        """Replay one journaled change (the journal's replay and the in-memory world both do)."""
+        if change.op == "acquire":
+            self.add(change.spec, change.mountpoint, change.holder)
+        else:
+            self.remove(change.spec, change.holder)
 
     def has(self, spec: VolumeSpec, holder: Holder) -> bool:
         return holder in self.holders.get(spec, ())

@@ -1,4 +1,4 @@
-"""Prometheus metrics: a collector that reads the engine's state on the reactor thread.
+"""Prometheus metrics: a collector over the core's read-only views of its volumes, on the reactor thread.
 
 Nothing here touches a file system: volume sizes come from the last probe, so
 a scrape answers even when a Gluster server is frozen.
@@ -7,7 +7,7 @@ a scrape answers even when a Gluster server is frozen.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -15,20 +15,25 @@ from prometheus_client.registry import Collector
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from .core.machine import UP, Phase
-from .shell.driver import Engine
-from .shell.system import FsPool
+from ..core.state import UP, Phase, VolumeView
+from ..shell.driver import Engine
+from ..shell.pool import FsPool
+
+__all__ = ["NS", "Metrics", "MetricsResource", "VolumeCollector"]
 
 NS = "ganeti_gluster"
 
 
-class EngineCollector(Collector):
+class VolumeCollector(Collector):
+    """The mounts' gauges from the core's read-only views, the engine's counters, the pool's occupancy."""
+
     def __init__(self, engine: Engine, fs_pool: FsPool) -> None:
-        self.engine = engine
+        self.views = engine.core.views
+        self.counters = engine.registry
         self.fs_pool = fs_pool
 
     def collect(self) -> Iterator[Metric]:
-        engine = self.engine
+        views = self.views()
         up = GaugeMetricFamily(f"{NS}_mount_up", "1 when the volume is mounted and answering", labels=["volume", "mountpoint"])
         state = GaugeMetricFamily(f"{NS}_mount_state", "1 for the mount's current state", labels=["volume", "state"])
         holders = GaugeMetricFamily(f"{NS}_holders", "holders of the volume (journaled plus in-flight jobs)", labels=["volume"])
@@ -40,26 +45,26 @@ class EngineCollector(Collector):
             labels=["volume"],
         )
         now = time.time()
-        for vs in engine.volumes.values():
-            key = vs.spec.key
+        for vs in views:
+            key = vs.key
             up.add_metric([key, vs.mountpoint], 1.0 if vs.phase in UP else 0.0)
-            since = vs.disconnected_since if vs.phase is Phase.DISCONNECTED else None
+            since = vs.disconnected_since
             cut.add_metric([key], 0.0 if since is None else max(0.0, now - since))
             for phase in Phase:
                 state.add_metric([key, phase.value], 1.0 if vs.phase is phase else 0.0)
-            holders.add_metric([key], float(vs.count()))
+            holders.add_metric([key], float(vs.holders))
             if vs.space is not None:
                 size.add_metric([key], float(vs.space["size_bytes"]))
                 avail.add_metric([key], float(vs.space["avail_bytes"]))
         yield from (up, state, holders, size, avail, cut)
-        yield from self._clients()
-        yield from engine.registry.collect()
+        yield from self._clients(views)
+        yield from self.counters.collect()
         pool = GaugeMetricFamily(f"{NS}_fs_pool_busy_threads", "file-system calls running, stuck ones included")
         pool.add_metric([], float(self.fs_pool.occupancy))
         yield pool
         yield GaugeMetricFamily(f"{NS}_fs_pool_max_threads", "size of the file-system thread pool", value=float(self.fs_pool.max_threads))
 
-    def _clients(self) -> Iterator[Metric]:
+    def _clients(self, views: list[VolumeView]) -> Iterator[Metric]:
         """The FUSE client of each mount (its last probe), and the holders its death broke."""
         labels = ["volume"]
         rss = GaugeMetricFamily(f"{NS}_client_resident_memory_bytes", "resident memory of the volume's FUSE client", labels=labels)
@@ -76,10 +81,10 @@ class EngineCollector(Collector):
         claiming = GaugeMetricFamily(
             f"{NS}_client_processes", "FUSE client processes that claim the volume's mountpoint (more than 1 is wrong)", labels=labels
         )
-        for vs in self.engine.volumes.values():
-            key = vs.spec.key
-            broken.add_metric([key], float(len(vs.broken)))
-            claiming.add_metric([key], float(len(vs.claimants) or (vs.client is not None and vs.phase is not Phase.UNMOUNTED)))
+        for vs in views:
+            key = vs.key
+            broken.add_metric([key], float(vs.broken))
+            claiming.add_metric([key], float(vs.claimants or (vs.client is not None and vs.phase is not Phase.UNMOUNTED)))
             client = vs.client
             if client is None:
                 continue
@@ -95,9 +100,11 @@ class EngineCollector(Collector):
 class Metrics:
     """The registry with the engine collector and the RPC counters."""
 
-    def __init__(self, engine: Engine, fs_pool: FsPool) -> None:
+    def __init__(self, engine: Engine, fs_pool: FsPool, methods: Iterable[str]) -> None:
+        self.methods = frozenset(methods)
+        """The methods counted by name (the schemas'); any other is counted as "other", so a caller cannot grow the labels."""
         self.registry = CollectorRegistry()
-        self.registry.register(EngineCollector(engine, fs_pool))
+        self.registry.register(VolumeCollector(engine, fs_pool))
         self.rpc_requests = Counter(
             f"{NS}_rpc_requests", "JSON-RPC calls by method and error code (0 = success)", ["method", "code"], registry=self.registry
         )
@@ -110,28 +117,12 @@ class Metrics:
         )
 
     def observe_rpc(self, method: str, code: int, seconds: float) -> None:
-        known = method if method in _KNOWN_METHODS else "other"
+        known = method if method in self.methods else "other"
         self.rpc_requests.labels(known, str(code)).inc()
         self.rpc_latency.labels(known).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-_KNOWN_METHODS = frozenset(
-    [
-        "volume.acquire",
-        "volume.release",
-        "volume.statvfs",
-        "disk.create",
-        "disk.remove",
-        "disk.grow",
-        "disk.info",
-        "disk.rename",
-        "status",
-        "rpc.discover",
-    ]
-)
 
 
 class MetricsResource(Resource):

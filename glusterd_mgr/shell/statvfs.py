@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
-from .core.results import Space
+from ..core.results import Space
+
+__all__ = ["MIB", "space_info"]
 
 MIB = 1024 * 1024
 

@@ -9,6 +9,22 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+__all__ = [
+    "ERRORS_BY_CODE",
+    "Disconnected",
+    "DiskExists",
+    "InvalidParams",
+    "MountFailed",
+    "MountdError",
+    "NoSuchDisk",
+    "NotMounted",
+    "OperationTimeout",
+    "PathRefused",
+    "StateError",
+    "StorageError",
+    "VolumeConflict",
+]
+
 
 class MountdError(Exception):
     """Base of every error the daemon reports to a caller."""

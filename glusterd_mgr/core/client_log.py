@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+__all__ = ["Links"]
+
 _TRANSLATOR = r"\d+-(?P<xl>[^\s:]+-client-\d+):"
 _LOST = re.compile(_TRANSLATOR + r" server (?P<host>\S+):\d+ has not responded in the last")
 _FAILED = re.compile(_TRANSLATOR + r" connection to (?P<host>\S+):\d+ failed")

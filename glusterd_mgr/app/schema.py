@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -10,10 +11,15 @@ from typing import Any
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import best_match
 
-from . import __version__
-from .errors import InvalidParams
+from .. import __version__
+from ..core.errors import InvalidParams
+from ..core.requests import Params, parse
+
+__all__ = ["DISCOVER", "SCHEMA_PACKAGE", "MethodSchema", "StrictValidator", "load", "method_names", "openrpc"]
 
 SCHEMA_PACKAGE = "glusterd_mgr.rpc_schema"
+DISCOVER = "rpc.discover"
+"""The one method without a schema file: it answers with the OpenRPC document built from the others."""
 
 # JSON Schema calls 5.0 an integer; sizes and ports reach os.ftruncate and sockets, which do not.
 StrictValidator = validators.extend(
@@ -31,6 +37,15 @@ class MethodSchema:
     params: dict[str, Any]
     result: dict[str, Any]
     validator: Any
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The values of the optional params a caller leaves out: the one place they are written."""
+        return {name: prop["default"] for name, prop in self.params.get("properties", {}).items() if "default" in prop}
+
+    def parse(self, params: Any) -> Params:
+        """The params checked, then as the method's one type (``core/requests.py``), the defaults filled in."""
+        return parse(self.name, self.check_params(params), self.defaults)
 
     def check_params(self, params: Any) -> dict[str, Any]:
         """The params as a dict, or InvalidParams naming the offending field."""
@@ -87,6 +102,11 @@ def _ref_to_components(node: Any) -> Any:
     if isinstance(node, list):
         return [_ref_to_components(v) for v in node]
     return node
+
+
+def method_names(schemas: Mapping[str, MethodSchema]) -> frozenset[str]:
+    """Every method the daemon answers: one per schema, and ``rpc.discover``."""
+    return frozenset(schemas) | {DISCOVER}
 
 
 def openrpc(methods: dict[str, MethodSchema]) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Sequence
 
 from .volume import VolumeSpec
 
+__all__ = ["FILE_NAME", "ServerMemory", "brick_hosts"]
+
 FILE_NAME = "volfile-servers.json"
 
 _REMOTE_HOST = re.compile(r"^\s*(?:\d+:\s+)?option remote-host\s+(\S+)\s*$", re.MULTILINE)

@@ -7,6 +7,21 @@ from dataclasses import dataclass
 
 from .errors import PathRefused
 
+__all__ = [
+    "DEFAULT_DISK_FOLDER",
+    "DEFAULT_STORAGE_DIR",
+    "FILE_STORAGE_PATHS",
+    "FORBIDDEN_PATHS",
+    "MAX_NAME_BYTES",
+    "SSCONF_STORAGE_DIR",
+    "DiskPath",
+    "check_disk_path",
+    "check_storage_dir",
+    "is_below",
+    "parse_ssconf_storage_dir",
+    "parse_whitelist",
+]
+
 DEFAULT_STORAGE_DIR = "/var/run/ganeti/gluster"
 SSCONF_STORAGE_DIR = "/var/lib/ganeti/ssconf_gluster_storage_dir"
 FILE_STORAGE_PATHS = "/etc/ganeti/file-storage-paths"

@@ -1,8 +1,8 @@
 """Mount decisions (pure): what to do at a mountpoint, the commands, and failure diagnosis.
 
 Given a volume, what the kernel's mount table shows at its mountpoint and, for
-a mount of that volume, whether it answers, ``decide`` says what to do.  The
-engine (``shell/driver.py``) carries the decision out through ``System``.
+a mount of that volume, whether it answers, ``decide`` says what to do; the
+machine (``core/machine.py``) yields the effects that carry it out.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from .mountinfo import MountRecord
 from .volume import VolumeSpec
+
+__all__ = ["CLIENT", "Action", "Decision", "Probe", "UnmountMode", "client_argv", "decide", "diagnose_log", "log_file_for", "umount_argv"]
 
 
 class UnmountMode(enum.Enum):

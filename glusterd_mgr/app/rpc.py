@@ -12,13 +12,29 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from twisted.internet.defer import Deferred, ensureDeferred, gatherResults
+from twisted.internet.defer import Deferred, ensureDeferred, gatherResults, succeed
 from twisted.logger import Logger
 from twisted.web import server
 from twisted.web.resource import Resource
 
-from .errors import InvalidParams, MountdError
-from .schema import MethodSchema
+from ..core.errors import InvalidParams, MountdError
+from ..core.requests import Params
+from .schema import DISCOVER, MethodSchema, openrpc
+
+__all__ = [
+    "INTERNAL_ERROR",
+    "INVALID_REQUEST",
+    "MAX_BATCH",
+    "MAX_BODY",
+    "MAX_DEPTH",
+    "METHOD_NOT_FOUND",
+    "PARSE_ERROR",
+    "Call",
+    "CappedRequest",
+    "Dispatcher",
+    "JsonRpcResource",
+    "RpcStats",
+]
 
 MAX_BODY = 1024 * 1024
 MAX_BATCH = 1000
@@ -26,7 +42,8 @@ MAX_DEPTH = 32
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INTERNAL_ERROR = -32700, -32600, -32601, -32603
 log = Logger()
 
-Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+Call = Callable[[Params], Awaitable[Any]]
+"""What answers a call, given its params parsed (``Engine.call``)."""
 
 
 class CappedRequest(server.Request):
@@ -68,12 +85,15 @@ def _error(id_: Any, code: int, message: str, data: dict[str, Any] | None = None
 
 @dataclass
 class Dispatcher:
-    """Maps method names to handlers, validating params against their schemas first."""
+    """Checks a call's params against its method's schema, parses them into the method's type, and hands them to ``call``."""
 
     schemas: dict[str, MethodSchema]
-    handlers: dict[str, Handler]
+    call: Call
     clock: Any
     stats: RpcStats = field(default_factory=RpcStats)
+
+    def __post_init__(self) -> None:
+        self.discover = openrpc(self.schemas)
 
     async def call_one(self, req: Any) -> dict[str, Any] | None:
         if not isinstance(req, dict):
@@ -88,17 +108,17 @@ class Dispatcher:
         started = self.clock.seconds()
         code = 0
         try:
-            handler = self.handlers.get(method)
-            if handler is None:
-                code = METHOD_NOT_FOUND
-                return None if notification else _error(id_, METHOD_NOT_FOUND, f"method not found: {method!r}; see rpc.discover")
             schema = self.schemas.get(method)
             params = req.get("params")
-            if schema is not None:
-                params = schema.check_params(params)
-            elif params not in (None, {}, []):
-                raise InvalidParams(f"{method} takes no params")
-            result = await handler(params or {})
+            if method == DISCOVER:
+                if params not in (None, {}, []):
+                    raise InvalidParams(f"{method} takes no params")
+                result: Any = self.discover
+            elif schema is None:
+                code = METHOD_NOT_FOUND
+                return None if notification else _error(id_, METHOD_NOT_FOUND, f"method not found: {method!r}; see rpc.discover")
+            else:
+                result = await self.call(schema.parse(params))
         except MountdError as e:
             code = e.code
             return None if notification else {"jsonrpc": "2.0", "id": id_, "error": e.to_json()}
@@ -160,6 +180,15 @@ class JsonRpcResource(Resource):
         super().__init__()  # type: ignore[no-untyped-call]
         self.dispatcher = dispatcher
         self.in_flight = 0
+        self._drain_waiters: list[Deferred[None]] = []
+
+    def drained(self) -> Deferred[None]:
+        """Fires once no call is in flight (at once when none is); cancelling it gives up the wait."""
+        if not self.in_flight:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred(canceller=self._drain_waiters.remove)
+        self._drain_waiters.append(waiter)
+        return waiter
 
     def render_GET(self, request: server.Request) -> bytes:
         request.setResponseCode(405)
@@ -178,6 +207,10 @@ class JsonRpcResource(Resource):
 
         def done(result: Any) -> Any:
             self.in_flight -= 1
+            if not self.in_flight:
+                waiters, self._drain_waiters = self._drain_waiters, []
+                for waiter in waiters:
+                    waiter.callback(None)
             return result
 
         def send(reply: Any) -> None:

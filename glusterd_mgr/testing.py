@@ -1,32 +1,58 @@
-"""A node in memory for the core's procedures: a mount table, FUSE clients, a journal and a scheduler.
+"""A node in memory, shipped with the package as Twisted ships ``twisted.internet.testing``.
 
-``World`` answers every effect the way the node would; ``Scheduler`` runs
-several procedures at once, interleaved at every effect (locks and holder
-changes block like the driver's), so tests pick the order.  No Twisted, no root.
+``World`` answers every effect the way the node would (``shell.world.RealWorld``
+is the real one): a mount table, FUSE clients, a journal, processes.  The
+core's tests run procedures on it through ``Scheduler``, which interleaves
+several of them at every effect so a test picks the order; the driver's and
+the front door's tests hand it to the Twisted driver, where ``hold`` keeps the
+effects of chosen types unanswered until the test fires their Deferreds.  No
+root, no Gluster.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from glusterd_mgr.core import effects as fx
-from glusterd_mgr.core.machine import Core, EngineConfig
-from glusterd_mgr.errors import OperationTimeout, StateError, StorageError
-from glusterd_mgr.fuse_client import DEFAULT_OOM_SCORE_ADJ, ClientStats
-from glusterd_mgr.holders import Change, Holder, HolderTable, Process
-from glusterd_mgr.mountinfo import escape
-from glusterd_mgr.mounts import CLIENT
-from glusterd_mgr.volume import VolumeSpec
+from twisted.internet.defer import Deferred
+
+from .app.schema import MethodSchema, load
+from .core import effects as fx
+from .core.errors import OperationTimeout, StateError, StorageError
+from .core.fuse_client import DEFAULT_OOM_SCORE_ADJ, ClientStats
+from .core.holders import Change, Holder, HolderTable, Process
+from .core.machine import Core
+from .core.mountinfo import escape
+from .core.mounts import CLIENT
+from .core.requests import Params
+from .core.results import Space
+from .core.state import EngineConfig
+from .core.volume import VolumeSpec
+
+__all__ = ["MOUNTPOINT", "SPACE", "SPEC", "Mount", "Scheduler", "Task", "World", "client_stats", "config", "new_pid", "request"]
 
 MOUNTPOINT = "/run/ganeti/gluster"
 SPEC = VolumeSpec(host="10.0.0.2", port=24007, volume="gv0")
-SPACE = {"storage_size": 100, "storage_free": 50, "size_bytes": 100 << 20, "avail_bytes": 50 << 20, "files": 10, "files_free": 5}
+SPACE: Space = {"storage_size": 100, "storage_free": 50, "size_bytes": 100 << 20, "avail_bytes": 50 << 20, "files": 10, "files_free": 5}
 
 
 def config() -> EngineConfig:
+    """The core's settings on a node whose storage dir is ``MOUNTPOINT``."""
     return EngineConfig(storage_dir=MOUNTPOINT, whitelist=["/run/ganeti"], whitelist_file="/etc/ganeti/file-storage-paths")
+
+
+@functools.cache
+def _schemas() -> dict[str, MethodSchema]:
+    return load()
+
+
+def request(method: str, **params: object) -> Params:
+    """A call's params as the front door parses them, the schema's defaults included (volumes and holders as objects)."""
+    wire = {name: value.to_json() if isinstance(value, VolumeSpec | Holder) else value for name, value in params.items()}
+    schema = _schemas()[method]
+    return schema.parse(wire)
 
 
 _pids = iter(range(5000, 1 << 22))
@@ -69,20 +95,22 @@ class World:
     """What the core put off (``After``), for the test to run when it likes."""
     processes: set[Process] = field(default_factory=set)
     """The processes that run (``process`` holders last as long as theirs)."""
+    hold: tuple[type[fx.Effect[Any]], ...] = ()
+    """Effect types answered by the test, not the world: each is kept in ``held`` with its Deferred (driver tests only)."""
+    held: list[tuple[fx.Effect[Any], Deferred[Any]]] = field(default_factory=list)
 
     def stack(self, mountpoint: str = MOUNTPOINT) -> list[Mount]:
         return self.stacks.setdefault(mountpoint, [])
 
     def durable(self, spec: VolumeSpec = SPEC) -> set[Holder]:
+        """The holders of ``spec`` the journal would give back after a crash."""
         table = HolderTable()
         for change in self.journal:
-            if change.op == "acquire":
-                table.add(change.spec, change.mountpoint, change.holder)
-            else:
-                table.remove(change.spec, change.holder)
+            table.apply(change)
         return set(table.of(spec))
 
     def table(self) -> str:
+        """The mount table as /proc/self/mountinfo would show it."""
         lines = []
         for n, (path, stack) in enumerate(sorted(self.stacks.items())):
             for i, m in enumerate(stack):
@@ -96,6 +124,10 @@ class World:
     def answer(self, effect: fx.Effect[Any]) -> Any:
         """Carry out an effect that needs no scheduling; raise what the node would raise."""
         self.done.append(effect)
+        if isinstance(effect, self.hold):
+            waiting: Deferred[Any] = Deferred()
+            self.held.append((effect, waiting))
+            return waiting
         match effect:
             case fx.ReadTable():
                 return self.table()
@@ -146,7 +178,7 @@ class World:
                     raise StorageError("no such file", errno="ENOENT")
                 if stack[-1].client in ("dead", "disconnected"):
                     raise StorageError(f"cannot open {effect.mountpoint}: not connected", errno="ENOTCONN")
-                return {"done": type(effect.operation).__name__}
+                return {"done": type(effect.params).__name__}
             case fx.WriteJournal():
                 if self.journal_fails:
                     raise StateError("the journal cannot be written")
@@ -176,10 +208,6 @@ class World:
         return fx.ProcessResult(argv, 0, None, "", False)
 
 
-SYNCHRONOUS = (fx.IsLocked, fx.Begin, fx.End, fx.Now, fx.Say, fx.Observe, fx.Kill, fx.ReadTable, fx.Systemd, fx.After)
-"""Effects the driver answers on the spot: between them no other call runs."""
-
-
 @dataclass
 class Task:
     """One procedure in flight: a stack of generators (``Locked`` pushes its inner procedure)."""
@@ -193,14 +221,17 @@ class Task:
 
 
 class Scheduler:
-    """Runs procedures side by side against a ``World``; a step answers one task's pending effect."""
+    """Runs procedures side by side against a ``World``; a step answers one task's pending effect.
+
+    Any task may run at any step (but one waiting for a lock someone holds): the order of the
+    procedures rests on their locks alone, never on which effects the driver answers at once.
+    """
 
     def __init__(self, world: World, core: Core) -> None:
         self.world = world
         self.core = core
         self.tasks: list[Task] = []
         self.locks: set[Hashable] = set()
-        self.changing: set[Hashable] = set()
         self.on_finish: Callable[[Task], None] = lambda task: None
         """Called the moment a call ends, before any other runs: when its answer would be sent."""
 
@@ -210,8 +241,6 @@ class Scheduler:
         self.tasks.append(task)
         pending(task)
         self._resume(task, None, None)
-        if not task.finished and self._inline(task):
-            self.step(task)
         return task
 
     def runnable(self) -> list[Task]:
@@ -219,27 +248,19 @@ class Scheduler:
 
     def _can_answer(self, task: Task) -> bool:
         effect = task.pending
-        if isinstance(effect, fx.Locked):
-            return not self.locks & set(effect.keys)
-        if isinstance(effect, fx.Settle):
-            return effect.key not in self.changing
-        return True
+        return not isinstance(effect, fx.Locked) or not self.locks & set(effect.keys)
 
     def step(self, task: Task) -> None:
-        """Answer the task's pending effect and run it to its next one that would wait in the driver."""
+        """Answer the task's pending effect and run it to its next one."""
         assert task.pending is not None and self._can_answer(task)
-        while True:
-            answer, error = self._answer(task)
-            self._resume(task, answer, error)
-            if task.finished or not self._inline(task):
-                return
+        answer, error = self._answer(task)
+        self._resume(task, answer, error)
 
-    def _inline(self, task: Task) -> bool:
-        """Whether the driver answers the pending effect without yielding to the reactor."""
-        effect = task.pending
-        if isinstance(effect, fx.Locked | fx.Settle):
-            return self._can_answer(task)  # a free lock or no change in flight: a fired Deferred
-        return isinstance(effect, SYNCHRONOUS)
+    def advance(self, task: Task, until: type[fx.Effect[Any]] | None = None) -> Task:
+        """Step ``task`` alone until it asks for an effect of type ``until``, waits for a lock someone holds, or ends."""
+        while not task.finished and self._can_answer(task) and not (until and isinstance(task.pending, until)):
+            self.step(task)
+        return task
 
     def _answer(self, task: Task) -> tuple[Any, Exception | None]:
         effect = task.pending
@@ -250,12 +271,6 @@ class Scheduler:
                 task.frames.append((effect.proc, effect.keys))
             case fx.IsLocked():
                 return effect.key in self.locks, None
-            case fx.Settle():
-                pass
-            case fx.Begin():
-                self.changing.add(effect.key)
-            case fx.End():
-                self.changing.discard(effect.key)
             case _:
                 try:
                     return self.world.answer(effect), None

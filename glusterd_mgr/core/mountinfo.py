@@ -10,6 +10,19 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+__all__ = [
+    "DELETED_SUFFIX",
+    "MountRecord",
+    "MountinfoError",
+    "count_at",
+    "escape",
+    "parse",
+    "parse_line",
+    "stack_at",
+    "stack_in",
+    "unescape",
+]
+
 DELETED_SUFFIX = " (deleted)"
 _ESCAPED = {" ": "\\040", "\t": "\\011", "\n": "\\012", "\\": "\\134"}
 _OCTAL = re.compile(r"\\([0-7]{3})")
