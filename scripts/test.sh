@@ -26,6 +26,9 @@ if [ "$(id -u)" = 0 ]; then
 fi
 if [ "$nobody" = 1 ]; then
   # In-tree, nothing written into the checkout (nobody may not): no bytecode, no pytest cache.
+  # Without CI: under CI a test that finds no Gluster or promtool fails rather than skips, and
+  # here their skipping is the point (the root runs have them).
+  unset CI
   export PYTHONPATH=$PWD PYTHONNOUSERSITE=1 PYTHONDONTWRITEBYTECODE=1
   unset PYTHONHOME
   exec "${unprivileged[@]}" /usr/bin/python3 -m pytest -p no:cacheprovider --ignore=tests/test_static.py "$@"
