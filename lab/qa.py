@@ -51,7 +51,7 @@ def instance_name(short: str) -> str:
 
 
 def prepare_nodes(lab: Lab) -> None:
-    """What QA takes for granted on every node: the suite, resolvable instance names, root's ssh."""
+    """What QA takes for granted on every node beyond its tree: resolvable instance names, root's ssh, the OS parameter."""
     known = []
     for n in lab.nodes:
         for key in sorted(glob.glob(n.path("/etc/ssh/ssh_host_*_key.pub"))):
