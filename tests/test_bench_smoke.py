@@ -34,6 +34,8 @@ def test_bench_smoke_prints_every_figure(gluster: object) -> None:
     ):
         assert figure in table, f"{figure!r} missing from:\n{table}"
     assert table.count("\n| ") >= 11, table
+    concurrent = next(row for row in table.splitlines() if "concurrent clients" in row).split("|")
+    assert concurrent[4].strip().startswith("the echo, ") and concurrent[5].strip().endswith("×"), "the 32-client figure has no floor"
 
 
 def test_datapath_smoke_prints_both_volumes_with_every_job_and_ratio(gluster: object) -> None:

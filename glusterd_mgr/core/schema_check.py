@@ -3,9 +3,10 @@
 Why: ``jsonschema`` walks a schema's keywords for every call; under 32
 clients that was a sixth of the daemon's time.  The compiled predicate only
 answers "valid?" and does so in a few microseconds.  A "no" is explained by
-``jsonschema`` itself (``app/schema.py``), which stays the authority for what
-is refused and how it is worded.  A keyword outside the subset refuses to
-compile, so a schema is never checked more loosely than it reads.
+``jsonschema`` itself (``app/schema.py``), so refusals are worded as before;
+``tests/unit/test_schema_check.py`` holds the two to the same answers.  A
+keyword outside the subset refuses to compile, so a schema is never checked
+more loosely than it reads.
 """
 
 from __future__ import annotations
