@@ -159,7 +159,7 @@ class World:
                 return 0
             case fx.LogTail():
                 return self.log_text
-            case fx.SweepTemps():
+            case fx.SettleLeftovers():
                 return []
             case fx.SetOomScore() | fx.WriteState():
                 return None

@@ -44,7 +44,7 @@ __all__ = [
     "Say",
     "SetOomScore",
     "Statvfs",
-    "SweepTemps",
+    "SettleLeftovers",
     "Systemd",
     "TcpProbe",
     "WriteJournal",
@@ -202,8 +202,8 @@ class Kill(Effect[None]):
 
 
 @dataclass(frozen=True)
-class SweepTemps(Effect[list[str]]):
-    """Remove this node's temporary files of creates cut short; answers their names."""
+class SettleLeftovers(Effect[list[str]]):
+    """Settle what this node's disk calls cut short by a crash left in its private folder; answers what it did."""
 
     mountpoint: str
     folder: tuple[str, ...]

@@ -23,7 +23,7 @@ from .effects import (
     ProcessResult,
     Run,
     Say,
-    SweepTemps,
+    SettleLeftovers,
     Systemd,
     TcpProbe,
     ask,
@@ -56,19 +56,19 @@ def remount_if_held(node: NodeState, vs: VolumeState) -> Proc[None]:
 def ensure_mounted(node: NodeState, vs: VolumeState) -> Proc[bool]:
     """Make the volume mounted at its mountpoint (under its lock); True if it mounted now.
 
-    The first time in this process, also sweep what creates cut by a crash left behind.
+    The first time in this process, also settle what disk calls cut short by a crash left behind.
     """
     mounted_now = yield from _make_mounted(node, vs)
-    if not vs.swept:
+    if not vs.leftovers_settled:
         folder = tuple(node.config.disk_folder.split("/"))
         try:
-            stale = yield from ask(SweepTemps(vs.mountpoint, folder, node.config.fs_timeout))
+            settled = yield from ask(SettleLeftovers(vs.mountpoint, folder, node.config.fs_timeout))
         except MountdError as e:
-            yield Say(Level.WARN, "cannot sweep stale temporary files on {volume}: {error}", {"volume": vs.spec.key, "error": e})
+            yield Say(Level.WARN, "cannot settle the leftovers of disk calls cut short on {volume}: {error}", {"volume": vs.spec.key, "error": e})
         else:
-            vs.swept = True
-            if stale:
-                yield Say(Level.INFO, "removed {n} temporary file(s) of creates cut short: {names}", {"n": len(stale), "names": stale})
+            vs.leftovers_settled = True
+            if settled:
+                yield Say(Level.INFO, "settled {n} leftover(s) of disk calls cut short: {what}", {"n": len(settled), "what": settled})
     return mounted_now
 
 

@@ -82,7 +82,7 @@ class VolumeState:
     busy_pids: list[int] = field(default_factory=list)
     space: Space | None = None
     probing: bool = False
-    swept: bool = False
+    leftovers_settled: bool = False
     client: fuse_client.ClientStats | None = None
     """The FUSE client at the last mount or probe."""
     memory_warned: bool = False

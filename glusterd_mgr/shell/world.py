@@ -88,8 +88,8 @@ class RealWorld:
                 return kill(pids)
             case fx.Systemd():
                 return self.systemd_booted, self.own_unit
-            case fx.SweepTemps(mountpoint, folder, timeout):
-                return fs.run(mountpoint, lambda: disks.sweep_temps(mountpoint, folder), timeout)
+            case fx.SettleLeftovers(mountpoint, folder, timeout):
+                return fs.run(mountpoint, lambda: disks.settle_leftovers(mountpoint, folder), timeout)
             case fx.Disk(mountpoint, params, paths, timeout):
                 return fs.run(mountpoint, lambda: disks.run(mountpoint, params, paths), timeout)
             case fx.WriteState(path, data):

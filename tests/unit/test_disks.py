@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,22 @@ OTHER = check_disk_path("ganeti/i2.0")
 
 
 def names(folder: Path) -> list[str]:
-    return sorted(os.listdir(folder))
+    """The folder's entries, this node's private folder left out."""
+    return sorted(n for n in os.listdir(folder) if n != disks.private_folder())
+
+
+def leftovers(folder: Path) -> list[str]:
+    """What the calls left in this node's private folder beside ``folder``'s disks."""
+    private = folder / disks.private_folder()
+    return sorted(f"{sub}/{n}" for sub in (disks.CREATING, disks.REMOVING) if (private / sub).is_dir() for n in os.listdir(private / sub))
+
+
+def private(folder: Path, sub: str) -> Path:
+    """This node's private folder's ``sub``, made as the daemon makes it."""
+    path = folder / disks.private_folder() / sub
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    return path
 
 
 def test_create_makes_the_folder_and_a_sparse_disk_of_the_size(tmp_path: Path) -> None:
@@ -27,7 +44,7 @@ def test_create_makes_the_folder_and_a_sparse_disk_of_the_size(tmp_path: Path) -
     assert created == {"path": str(tmp_path / "ganeti" / "i1.0"), "size_bytes": 10 * MIB}
     st = os.stat(created["path"])
     assert st.st_size == 10 * MIB and st.st_blocks * 512 < 10 * MIB, "sparse by default"
-    assert names(tmp_path / "ganeti") == ["i1.0"], "no temporary name left"
+    assert names(tmp_path / "ganeti") == ["i1.0"] and leftovers(tmp_path / "ganeti") == [], "no temporary name left"
     assert (st.st_mode & 0o777) == 0o600
 
 
@@ -49,17 +66,22 @@ def test_create_never_overwrites(tmp_path: Path) -> None:
 def test_create_racing_another_creator_loses_at_link_and_overwrites_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = disks.create(str(tmp_path), D, 2)["path"]
     Path(path).write_bytes(b"theirs")
-    monkeypatch.setattr(disks, "_regular", lambda dfd, disk: None)  # the check ran before the other creator linked
+
+    @contextmanager
+    def nothing_there(dfd: int, name: str, relative: str) -> Iterator[None]:
+        yield None  # the look came before the other creator linked
+
+    monkeypatch.setattr(disks, "_look", nothing_there)
     with pytest.raises(DiskExists):
         disks.create(str(tmp_path), D, 1)
     assert Path(path).read_bytes() == b"theirs"
-    assert names(tmp_path / "ganeti") == ["i1.0"], "the temporary name is gone"
+    assert names(tmp_path / "ganeti") == ["i1.0"] and leftovers(tmp_path / "ganeti") == [], "the temporary name is gone"
 
 
 def test_create_never_truncates_through_a_stale_temp_link(tmp_path: Path) -> None:
     live = disks.create(str(tmp_path), D, 2)["path"]
     Path(live).write_bytes(b"live data")
-    stale = tmp_path / "ganeti" / disks.temp_name(OTHER.name)
+    stale = private(tmp_path / "ganeti", disks.CREATING) / OTHER.name
     os.link(live, stale)  # a crash between link and unlink
     disks.create(str(tmp_path), OTHER, 1)
     assert Path(live).read_bytes() == b"live data"
@@ -74,7 +96,7 @@ def test_a_failed_create_leaves_nothing_under_its_name(tmp_path: Path, monkeypat
     with pytest.raises(StorageError, match="volume is full") as caught:
         disks.create(str(tmp_path), D, 4, preallocate=True)
     assert caught.value.data["errno"] == "ENOSPC" and caught.value.code == -32008
-    assert names(tmp_path / "ganeti") == []
+    assert names(tmp_path / "ganeti") == [] and leftovers(tmp_path / "ganeti") == []
 
 
 def test_grow_adds_never_shrinks_and_dryrun_changes_nothing(tmp_path: Path) -> None:
@@ -134,14 +156,6 @@ def test_remove_says_whether_it_removed(tmp_path: Path) -> None:
     assert disks.remove(root, D) == {"removed": True}
     assert disks.remove(root, D) == {"removed": False}
     assert names(tmp_path / "ganeti") == ["i2.0"]
-
-
-def test_remove_also_clears_a_temporary_name_a_crash_left(tmp_path: Path) -> None:
-    (tmp_path / "ganeti").mkdir()
-    stale = tmp_path / "ganeti" / disks.temp_name(D.name)
-    stale.write_bytes(b"")
-    assert disks.remove(str(tmp_path), D) == {"removed": False}
-    assert not stale.exists()
 
 
 def test_rename_moves_and_never_replaces_an_existing_disk(tmp_path: Path) -> None:
@@ -222,7 +236,7 @@ def test_a_symlinked_folder_is_refused_and_nothing_is_made_through_it(tmp_path: 
         with pytest.raises(PathRefused, match="symlink"):
             call()
     with pytest.raises(PathRefused):
-        disks.sweep_temps(str(root), ("ganeti",))
+        disks.settle_leftovers(str(root), ("ganeti",))
     assert names(outside) == []
 
 
@@ -242,22 +256,31 @@ def test_a_missing_volume_root_is_a_storage_error(tmp_path: Path) -> None:
         disks.create(str(tmp_path / "absent"), D, 1)
 
 
-def test_sweep_removes_only_this_nodes_temporary_names(tmp_path: Path) -> None:
+def test_settling_finishes_what_a_crash_cut_short_and_loses_nothing(tmp_path: Path) -> None:
     folder = tmp_path / "ganeti"
-    assert disks.sweep_temps(str(tmp_path), ("ganeti",), node="n1") == [], "no folder yet"
+    assert disks.settle_leftovers(str(tmp_path), ("ganeti",)) == [], "no folder yet"
     folder.mkdir()
-    mine = [disks.temp_name("a.0", node="n1"), disks.temp_name("b.0", node="n1")]
-    kept = [disks.temp_name("a.0", node="n2"), "a.0", ".hidden", "x.creating.n1"]
-    for name in mine + kept:
-        (folder / name).write_bytes(b"")
-    assert sorted(disks.sweep_temps(str(tmp_path), ("ganeti",), node="n1")) == sorted(mine)
-    assert names(folder) == sorted(kept)
-    assert disks.sweep_temps(str(tmp_path), ("ganeti",), node="n1") == []
+    (private(folder, disks.CREATING) / "new.0").write_bytes(b"")  # a create cut short
+    aside = private(folder, disks.REMOVING)
+    (aside / "cut.0").write_bytes(b"a disk whose removal never answered")
+    (folder / "renamed.0").write_bytes(b"a renamed disk")
+    os.link(folder / "renamed.0", aside / "old.0")  # a rename cut short after its link
+    (aside / "taken.0").write_bytes(b"kept")
+    (folder / "taken.0").write_bytes(b"the name in use again")
+    others = folder / disks.private_folder("another-node") / disks.REMOVING
+    others.mkdir(parents=True)
+    (others / "theirs.0").write_bytes(b"")
+    done = disks.settle_leftovers(str(tmp_path), ("ganeti",))
+    assert sorted(line.split(":")[0] for line in done) == ["cut.0", "new.0", "old.0", "taken.0"]
+    assert (folder / "cut.0").read_bytes() == b"a disk whose removal never answered", "put back"
+    assert (folder / "renamed.0").read_bytes() == b"a renamed disk" and os.stat(folder / "renamed.0").st_nlink == 1
+    assert (aside / "taken.0").read_bytes() == b"kept" and (folder / "taken.0").read_bytes() == b"the name in use again"
+    assert leftovers(folder) == [f"{disks.REMOVING}/taken.0"] and (others / "theirs.0").exists(), "another node's are not ours"
+    assert names(folder) == sorted(["cut.0", "renamed.0", "taken.0", disks.private_folder("another-node")])
 
 
-def test_temp_names_are_hidden_per_node_and_the_node_name_is_sanitised() -> None:
-    assert disks.temp_name("i1.0", node="n1") == ".i1.0.creating.n1"
-    assert disks.temp_name("i1.0", node="n1") != disks.temp_name("i1.0", node="n2")
+def test_the_private_folder_is_per_node_and_the_node_name_is_sanitised() -> None:
+    assert disks.private_folder("n1") == ".gluster-mountd.n1" != disks.private_folder("n2")
     assert disks.NODE and all(ch.isalnum() or ch in "_.-" for ch in disks.NODE)
 
 
