@@ -450,7 +450,7 @@ async def test_create_never_truncates_through_a_stale_temp_link(nodes: NodeFacto
     created = await node.engine.call(request("disk.create", volume=volume, path=live, size=2))
     with open(created["path"], "r+b") as f:
         f.write(b"live data")
-    stale = os.path.join(nodes.storage_dir, "ganeti", disks.temp_name(other.split("/")[1]))
+    stale = os.path.join(nodes.storage_dir, "ganeti", disks.private_folder(), disks.CREATING, other.split("/")[1])
     os.link(created["path"], stale)
     await node.engine.call(request("disk.create", volume=volume, path=other, size=1))
     assert os.path.getsize(created["path"]) == 2 * MIB

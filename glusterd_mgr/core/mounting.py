@@ -64,7 +64,7 @@ def ensure_mounted(node: NodeState, vs: VolumeState) -> Proc[bool]:
         try:
             settled = yield from ask(SettleLeftovers(vs.mountpoint, folder, node.config.fs_timeout))
         except MountdError as e:
-            yield Say(Level.WARN, "cannot settle the leftovers of disk calls cut short on {volume}: {error}", {"volume": vs.spec.key, "error": e})
+            yield Say(Level.WARN, "cannot settle what disk calls cut short left on {volume}: {error}", {"volume": vs.spec.key, "error": e})
         else:
             vs.leftovers_settled = True
             if settled:

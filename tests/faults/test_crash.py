@@ -203,7 +203,7 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(
             assert not t.is_alive(), "a client call hung after the daemon was killed"
         assert not failures, failures
         if os.path.isdir(os.path.join(d.storage_dir, "ganeti")) and glusterfs_stack(d.storage_dir):
-            litter |= {n for n in os.listdir(os.path.join(d.storage_dir, "ganeti")) if disks.TEMP_MARK in n}
+            litter |= set(leftovers(os.path.join(d.storage_dir, "ganeti")))
     d.start()
     invariants += check_invariants(d, vol, volume, model, keys)
     c = d.client()
@@ -214,10 +214,9 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(
             c.disk_remove(vol, name)
     assert c.status()["mounts"] == [] or all(not m["holders"] for m in c.status()["mounts"])
     assert glusterfs_mounts_of(volume.volume, d.root) == [], "the last release must unmount"
-    # What the kills left half-made was swept at the restarts: look on the brick itself.
-    brick_folder = os.path.join(gluster.dir, "bricks", volume.volume, "ganeti")
-    left = [n for n in os.listdir(brick_folder) if disks.TEMP_MARK in n] if os.path.isdir(brick_folder) else []
-    assert left == [], f"temporary files of cut creates were never swept: {left}"
+    # What the kills left half-done was settled at the restarts: look on the brick itself.
+    left = leftovers(os.path.join(gluster.dir, "bricks", volume.volume, "ganeti"))
+    assert left == [], f"what calls cut by a kill left was never settled: {left}"
     counts = model.counts
     figure(
         "crash",
@@ -252,7 +251,8 @@ def test_crash_during_create_leaves_no_temporary_file(make_daemon: Any, gluster:
     # unseen is tried again under a new name, a few times.
     for attempt in range(ATTEMPTS):
         name = f"crash-create-{os.getpid()}-{int(time.monotonic() * 1000)}.{attempt}"
-        brick_temp, brick_disk = os.path.join(brick_folder, disks.temp_name(name)), os.path.join(brick_folder, name)
+        brick_temp = os.path.join(brick_folder, disks.private_folder(), disks.CREATING, name)
+        brick_disk = os.path.join(brick_folder, name)
         create = partial(d.client().disk_create, vol, f"ganeti/{name}", 64, preallocate=True)
         thread = threading.Thread(target=_swallow, args=(create,), daemon=True)
         thread.start()
@@ -275,14 +275,21 @@ def test_crash_during_create_leaves_no_temporary_file(make_daemon: Any, gluster:
     c.disk_create(vol, f"ganeti/{name}-other", 1)
     folder = os.path.join(d.storage_dir, "ganeti")
     try:
-        glusterlab.poll("the stale temporary file to be swept", lambda: disks.temp_name(name) not in os.listdir(folder), deadline=5)
+        glusterlab.poll("the unfinished new disk to be settled", lambda: leftovers(folder) == [], deadline=5)
     finally:
-        for leftover in (disks.temp_name(name), name, f"{name}-other"):
+        for leftover in (os.path.join(disks.private_folder(), disks.CREATING, name), name, f"{name}-other"):
             try:
                 os.unlink(os.path.join(folder, leftover))
             except FileNotFoundError:
                 pass
         c.release(vol, holder)
+
+
+def leftovers(folder: str) -> list[str]:
+    """What disk calls left in this node's private folder beside the disks in ``folder``."""
+    private = os.path.join(folder, disks.private_folder())
+    subs = [os.path.join(private, sub) for sub in (disks.CREATING, disks.REMOVING)]
+    return sorted(os.path.join(sub, n) for sub in subs if os.path.isdir(sub) for n in os.listdir(sub))
 
 
 def _swallow(fn: Any) -> None:
