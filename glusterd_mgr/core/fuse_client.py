@@ -29,8 +29,10 @@ __all__ = [
     "DEFAULT_READER_THREADS",
     "FULL_RESTART_ADVICE",
     "SLICE",
+    "SLICE_CGROUP",
     "ClientStats",
     "adopt_argv",
+    "cgroup_path",
     "client_mount",
     "client_options",
     "describe",
@@ -41,6 +43,8 @@ __all__ = [
 ]
 
 SLICE = "ganeti-gluster.slice"
+SLICE_CGROUP = "/ganeti.slice/ganeti-gluster.slice/"
+"""Where the system manager puts the scopes of ``SLICE`` (a dash in a slice's name nests it)."""
 DEFAULT_OOM_SCORE_ADJ = -900
 """Strongly negative but not -1000: a client leaking without bound can still be stopped by the kernel."""
 
@@ -148,15 +152,20 @@ class ClientStats:
         )
 
 
-def unit_of_cgroup(cgroup_text: str) -> str:
-    """The unit of a process from ``/proc/PID/cgroup`` (the last ``.scope``/``.service`` component), or ``""``."""
+def cgroup_path(cgroup_text: str) -> str:
+    """A process's path in the unified tree (or v1's systemd one) from ``/proc/PID/cgroup``, or ``""``."""
     for line in cgroup_text.splitlines():
         parts = line.split(":", 2)
-        if len(parts) != 3 or parts[1] not in ("", "name=systemd"):  # the unified tree, or v1's systemd one
-            continue
-        for part in reversed(parts[2].split("/")):
-            if part.endswith((".scope", ".service")):
-                return part
+        if len(parts) == 3 and parts[1] in ("", "name=systemd"):
+            return parts[2]
+    return ""
+
+
+def unit_of_cgroup(cgroup_text: str) -> str:
+    """The unit of a process from ``/proc/PID/cgroup`` (the last ``.scope``/``.service`` component), or ``""``."""
+    for part in reversed(cgroup_path(cgroup_text).split("/")):
+        if part.endswith((".scope", ".service")):
+            return part
     return ""
 
 

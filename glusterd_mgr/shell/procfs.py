@@ -12,10 +12,11 @@ from collections.abc import Iterator
 
 import psutil
 
-from ..core.fuse_client import ClientStats, unit_of_cgroup
+from ..core.fuse_client import SLICE_CGROUP, ClientStats, cgroup_path, unit_of_cgroup
 from ..core.holders import Process
 
 __all__ = [
+    "GLUSTERFS",
     "MOUNTINFO",
     "MountinfoCache",
     "clients_blocking",
@@ -51,24 +52,63 @@ def resolve_blocking(host: str) -> frozenset[str]:
     return frozenset(str(info[4][0]).split("%", 1)[0] for info in infos)
 
 
-def glusterfs_processes() -> Iterator[tuple[int, list[str]]]:
-    """(pid, argv) of every process named glusterfs: the FUSE clients, and bricks' helpers.
+GLUSTERFS = os.path.realpath("/usr/sbin/glusterfs")
+"""The executable every Gluster process runs (``glusterfs`` links to ``glusterfsd``)."""
 
-    Raw /proc reads, the command line only of processes with that name: psutil's
+
+def glusterfs_processes() -> Iterator[tuple[int, list[str]]]:
+    """(pid, argv) of every Gluster client this daemon may take for one: see ``_trusted``.
+
+    Raw /proc reads, the rest only of processes named glusterfs: psutil's
     process_iter costs some 35 ms for 180 processes, and this runs on every mount.
     """
+    own_cgroup = _cgroup("self")
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/comm", "rb") as f:
-                if f.read() != b"glusterfs\n":
+                if f.read() != b"glusterfs\n" or not _trusted(entry.name, own_cgroup):
                     continue
             with open(f"/proc/{entry.name}/cmdline", "rb") as f:
                 args = [os.fsdecode(a) for a in f.read().rstrip(b"\0").split(b"\0")]
         except OSError:
             continue  # gone meanwhile
         yield int(entry.name), args
+
+
+def _trusted(pid: str, own_cgroup: str) -> bool:
+    """Whether a process named glusterfs is a client, known by what the kernel says rather than by its name or arguments.
+
+    It runs as root, it runs the Gluster executable, and it sits where this
+    daemon put it (a scope in its slice, or its own cgroup) or holds a FUSE
+    connection (a client mounted by hand, adopted).  Anyone can name a process
+    glusterfs and give it a mountpoint as its last argument.
+    """
+    with open(f"/proc/{pid}/status", "rb") as f:
+        uids = next((line.split()[1:] for line in f if line.startswith(b"Uid:")), [])
+    if not uids or any(uid != b"0" for uid in uids):
+        return False
+    if os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)") != GLUSTERFS:  # a package upgrade deletes the old one
+        return False
+    cgroup = _cgroup(pid)
+    return cgroup.startswith(SLICE_CGROUP) or cgroup == own_cgroup or _holds_fuse(pid)
+
+
+def _cgroup(pid: str) -> str:
+    """The process's path in the unified cgroup tree (or v1's systemd one)."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        return cgroup_path(f.read())
+
+
+def _holds_fuse(pid: str) -> bool:
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/fuse":
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def unit_of_pid(pid: int) -> str:
