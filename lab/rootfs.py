@@ -3,7 +3,7 @@
 Three kinds: the lab's node trees (every node is a copy of one; Debian 12 with
 Ganeti 3.0 or Debian 13 with Ganeti 3.1, :data:`NODES`), the tree the test
 suite runs in on Debian 13's libraries (:func:`suite_tree`, see
-``scripts/in-root.sh``), and a fresh minimal Debian with git, as a new user's
+``scripts/in-root.sh``), and a fresh minimal Debian with git and python3, as a new user's
 machine is (:func:`fresh_tree`, see ``scripts/demo-fresh.sh``).  A cold ``mmdebstrap`` costs a minute or more (download
 and unpack of ~700 MB); CI runs on the same machine, so each finished tree is
 kept under ``CACHE`` as ``rootfs-{name}-{hash}`` and reused while its recipe
@@ -77,8 +77,8 @@ SUITE_HOOK = r"""
 set -e
 chroot "$1" git config --system --add safe.directory '*'
 """
-# A new user's machine: a minimal Debian with git, and nothing of the project's.
-FRESH_PACKAGES = ("git", "ca-certificates", "systemd")
+# A new user's machine: a minimal Debian with git and its own python3 (no pip), nothing of the project's.
+FRESH_PACKAGES = ("git", "ca-certificates", "systemd", "python3")
 
 
 def suite_packages() -> tuple[str, ...]:
@@ -167,7 +167,7 @@ def suite_tree(release: str) -> Recipe:
 
 
 def fresh_tree(release: str) -> Recipe:
-    """A minimal ``release`` with git only, where the demo and the tests must work as a new user runs them."""
+    """A minimal ``release`` with git and python3, where the demo and the tests must work as a new user runs them."""
     return Recipe(f"fresh-{release}", release, FRESH_PACKAGES, variant="minbase")
 
 
