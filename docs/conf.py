@@ -19,6 +19,10 @@ copyright = "ganeti-gluster-mountd maintainers"
 version = release = __version__
 extensions: list[str] = []
 exclude_patterns = ["_build"]
+# The Debian package ships the operator's pages, not the development notebook (sphinx-build -t package).
+if tags.has("package"):  # type: ignore[name-defined]  # noqa: F821 (Sphinx defines tags while reading this file)
+    exclude_patterns.append("development/*")
+    suppress_warnings = ["toc.excluded"]
 html_theme = "alabaster"
 html_static_path: list[str] = []
 # dpkg-buildpackage sets SOURCE_DATE_EPOCH: the same tree gives the same pages (Sphinx honours it).
