@@ -163,6 +163,7 @@ def test_daemon_package_contents(built: Built) -> None:
         "python3-psutil",
         "python3-twisted",
         "python3:any",
+        "libjs-sphinxdoc",  # the HTML documentation's scripts, shared with Debian's other Sphinx docs (dh_sphinxdoc)
     }
     # Restart (never stop-then-start) on upgrade; stop on remove.
     assert "deb-systemd-invoke $_dh_action 'ganeti-gluster-mountd.service'" in deb.script("postinst")
@@ -186,7 +187,8 @@ def test_packaged_unit_passes_systemd_analyze_verify(built: Built, tmp_path: Pat
     text = (deb.tree / UNIT).read_text().replace("/usr/bin/ganeti-gluster-mountd", str(deb.tree / "usr/bin/ganeti-gluster-mountd"))
     copy = tmp_path / "ganeti-gluster-mountd.service"
     copy.write_text(text)
-    got = run([analyze, "verify", str(copy)])
+    # Its Documentation= man pages are found among the package's own (systemd-analyze runs man).
+    got = run([analyze, "verify", str(copy)], env={**os.environ, "MANPATH": str(deb.tree / "usr" / "share" / "man")})
     problems = [line for line in got.stderr.splitlines() if copy.name in line]
     assert got.returncode == 0 and not problems, got.stderr
 
