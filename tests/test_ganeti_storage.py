@@ -304,7 +304,7 @@ def test_ganeti_backend_call_sequence(
     assert holder_ids(daemon) == set()
     assert kernel.glusterfs_stack(daemon.storage_dir) == [], "the last holder left: unmounted"
     # Each step on an unheld volume mounted it: the create request, the OS scripts' look and open, the start's
-    # look and assemble (the churn issue 17 measures; the failed create found it held).
+    # look and assemble (the mount churn of a node where nothing else holds the volume; the failed create found it held).
     assert mount_attempts(daemon) == 5
     # gnt-instance info / verify-disks of the stopped instance: a look, which leaves nothing mounted or held.
     status = b.BlockdevFind(disk)
@@ -432,7 +432,7 @@ def test_side_by_side_with_ganetis_own_class(
     assert theirs["mounted_after_shutdown"] is True, "Ganeti's Shutdown never unmounts"
     assert mine["mounted_after_shutdown"] is False
     # Ganeti's class keeps the volume mounted from its Create on; ours lets go after the create request and mounts
-    # again for each look and the assemble while nothing holds it (the churn of issue 17, not yet traded for a grace).
+    # again for each look and the assemble while nothing holds it (that churn, unless an unmount grace is set).
     assert (theirs["mounts_to_shutdown"], mine["mounts_to_shutdown"]) == (2, 4)
 
 
