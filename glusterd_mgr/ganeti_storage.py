@@ -29,7 +29,7 @@ else in ``glusterd_mgr`` imports it.  The socket is
 ``GlusterStorage.socket_path`` (the attribute wins).
 
 Installing it (replacing ``ganeti/storage/gluster.py`` by a three-line shim) is
-described in the README, section "Using it from Ganeti".
+described in docs/install.rst and docs/how-it-works.rst.
 """
 
 from __future__ import annotations

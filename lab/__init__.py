@@ -1,1 +1,1 @@
-"""A real Ganeti 3.0 cluster on one machine: nspawn nodes, a replica-3 Gluster, KVM guests (issue 10)."""
+"""A real Ganeti cluster (3.0 or 3.1) on one machine: nspawn nodes, a replica-3 Gluster, KVM guests."""

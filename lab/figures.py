@@ -1,4 +1,4 @@
-"""Print the figures one lab run measured (``cluster.record``), as a Markdown table for the README."""
+"""Print the figures one lab run measured (``cluster.record``), as a Markdown table for docs/development/qa.rst."""
 
 from __future__ import annotations
 

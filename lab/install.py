@@ -2,9 +2,9 @@
 
 Two routes, chosen by ``GGL_INSTALL`` (``auto`` by default):
 
-- ``venv``: the README's "Installing it on a node" and "Using it from Ganeti"
-  steps, with pip fed from a wheelhouse downloaded on the host (a node has no
-  network).  The shim is the README's own ``ganeti-shim`` block, run verbatim.
+- ``venv``: docs/install.rst's venv route and its by-hand Ganeti steps,
+  with pip fed from a wheelhouse downloaded on the host (a node has no
+  network).  The shim is that page's own ``ganeti-shim`` block, run verbatim.
 - ``deb``: the Debian packages built with ``scripts/build-deb.sh`` (``dpkg-buildpackage
   -us -uc -b`` of the committed tree) on the host and installed with
   ``apt-get install ./*.deb`` inside the node (its
@@ -18,13 +18,11 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
-import re
 import shutil
 import subprocess
 import sys
-import textwrap
 
-from tests.support import ganeti_env
+from tests.support import documented, ganeti_env
 
 from . import config
 from .node import Node
@@ -41,7 +39,7 @@ SHIM_FILES = (
     "__init__.py", "client.py", "ganeti_storage.py",
     "core/__init__.py", "core/errors.py", "core/holders.py", "core/volume.py", "core/results.py",
 )  # fmt: skip
-"""What Ganeti's side imports of the package (README, "Using it from Ganeti", step 1)."""
+"""What Ganeti's side imports of the package (docs/install.rst, the by-hand route, step 1)."""
 
 
 def route() -> str:
@@ -49,7 +47,7 @@ def route() -> str:
     if chosen == "auto":
         chosen = "deb" if os.path.isdir(os.path.join(SOURCE, "debian")) else "venv"
     if chosen == "venv" and config.RELEASE != "bookworm":
-        raise RuntimeError("the venv route runs the README's Debian 12 steps (Python 3.11's paths): Debian 13 nodes take the deb route")
+        raise RuntimeError("the venv route runs the documented Debian 12 steps (Python 3.11's paths): Debian 13 nodes take the deb route")
     return chosen
 
 
@@ -95,17 +93,6 @@ def debs() -> list[str]:
     return sorted(found) if found else build_debs("debs")
 
 
-def readme_block(name: str) -> str:
-    """The shell inside README's ``<!-- NAME:begin -->`` block (the README is what operators follow)."""
-    with open(os.path.join(SOURCE, "README.md")) as f:
-        text = f.read()
-    m = re.search(rf"<!-- {name}:begin -->\n(.*?)<!-- {name}:end -->", text, re.S)
-    assert m, f"README has no {name} block"
-    body = textwrap.dedent(m.group(1)).strip()
-    assert body.startswith("```sh\n") and body.endswith("```"), body
-    return body[len("```sh\n") : -3]
-
-
 def stage(node: Node, files: dict[str, str], inside: str = "/root/lab-install") -> str:
     """Copy host files into the node's folder ``inside`` (emptied first); returns that folder's path inside."""
     shutil.rmtree(node.path(inside), ignore_errors=True)
@@ -123,7 +110,7 @@ def install_venv(node: Node, wheels: str) -> None:
         "examples/gluster-mountd.toml": os.path.join(SOURCE, "examples", "gluster-mountd.toml"),
         **{f"glusterd_mgr/{f}": os.path.join(SOURCE, "glusterd_mgr", f) for f in SHIM_FILES},
     })  # fmt: skip
-    # README "Installing it on a node", pip pointed at the wheelhouse.
+    # docs/install.rst's venv route, pip pointed at the wheelhouse.
     node.sh(f"""set -e
 cd {d}
 export PIP_NO_INDEX=1 PIP_FIND_LINKS={d}/wheels PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -141,7 +128,7 @@ for f in {" ".join(SHIM_FILES)}; do
     install -m 0644 glusterd_mgr/$f /usr/local/lib/python3.11/dist-packages/glusterd_mgr/$f
 done
 """)
-    node.sh("set -e\n" + readme_block("ganeti-shim"))
+    node.sh("set -e\n" + documented.shell_block("ganeti-shim", SOURCE))
     _check_shim(node)
 
 
@@ -149,7 +136,7 @@ def install_deb(node: Node, packages: list[str]) -> None:
     d = stage(node, {os.path.basename(p): p for p in packages})
     names = " ".join(f"./{os.path.basename(p)}" for p in packages)
     # No network in a node: every dependency is in the root file system already, so
-    # apt downloads nothing (apt 2.6's --no-download fails on ./x.deb, see README).
+    # apt downloads nothing (apt 2.6's --no-download fails on ./x.deb, see docs/install.rst).
     node.sh(f"set -e; cd {d}; apt-get install -y -q {names}")
     node.run("systemctl", "is-active", "ganeti-gluster-mountd")
     _check_shim(node)

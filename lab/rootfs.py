@@ -1,9 +1,10 @@
 """Debian root file systems built with mmdebstrap once and cached by their recipe's hash.
 
-Two kinds: the lab's node trees (every node is a copy of one; Debian 12 with
-Ganeti 3.0 or Debian 13 with Ganeti 3.1, :data:`NODES`) and the tree the test
-suite runs in on Debian 13's libraries (:data:`SUITE_TREES`, see
-``scripts/in-root.sh``).  A cold ``mmdebstrap`` costs a minute or more (download
+Three kinds: the lab's node trees (every node is a copy of one; Debian 12 with
+Ganeti 3.0 or Debian 13 with Ganeti 3.1, :data:`NODES`), the tree the test
+suite runs in on Debian 13's libraries (:func:`suite_tree`, see
+``scripts/in-root.sh``), and a fresh minimal Debian with git and python3, as a new user's
+machine is (:func:`fresh_tree`, see ``scripts/demo-fresh.sh``).  A cold ``mmdebstrap`` costs a minute or more (download
 and unpack of ~700 MB); CI runs on the same machine, so each finished tree is
 kept under ``CACHE`` as ``rootfs-{name}-{hash}`` and reused while its recipe
 (suite, variant, packages, hook, mmdebstrap version and apt sources) is
@@ -76,6 +77,8 @@ SUITE_HOOK = r"""
 set -e
 chroot "$1" git config --system --add safe.directory '*'
 """
+# A new user's machine: a minimal Debian with git and its own python3 (no pip), nothing of the project's.
+FRESH_PACKAGES = ("git", "ca-certificates", "systemd", "python3")
 
 
 def suite_packages() -> tuple[str, ...]:
@@ -92,7 +95,7 @@ class Recipe:
     name: str
     release: str
     packages: tuple[str, ...]
-    hook: str
+    hook: str = ""
     variant: str = "apt"
 
     def sources(self) -> str:
@@ -136,10 +139,11 @@ class Recipe:
         with open(sources, "w") as f:
             f.write(self.sources())
         start = time.monotonic()
+        hooks = ["--customize-hook=" + self.hook] if self.hook else []
         try:
             subprocess.run(
                 ["mmdebstrap", f"--variant={self.variant}", "--include=" + ",".join(self.packages),
-                 "--customize-hook=" + self.hook, self.release, tmp, sources],
+                 *hooks, self.release, tmp, sources],
                 check=True,
             )  # fmt: skip
         finally:
@@ -162,6 +166,15 @@ def suite_tree(release: str) -> Recipe:
     return Recipe(f"suite-{release}", release, suite_packages(), SUITE_HOOK)
 
 
+def fresh_tree(release: str) -> Recipe:
+    """A minimal ``release`` with git and python3, where the demo and the tests must work as a new user runs them."""
+    return Recipe(f"fresh-{release}", release, FRESH_PACKAGES, variant="minbase")
+
+
+TREES = {"suite": suite_tree, "fresh": fresh_tree}
+"""The trees ``scripts/in-root.sh`` runs commands in, by kind."""
+
+
 def ensure() -> tuple[str, float | None]:
     """This lab run's node tree (``GGL_RELEASE``)."""
     return NODES[config.RELEASE].ensure()
@@ -178,8 +191,9 @@ def key() -> str:
 
 
 if __name__ == "__main__":
-    # python3 -m lab.rootfs [suite RELEASE]: the lab's node tree, or the suite's tree of RELEASE; prints its path.
-    recipe = suite_tree(sys.argv[2]) if sys.argv[1:2] == ["suite"] else NODES[config.RELEASE]
+    # python3 -m lab.rootfs [suite|fresh RELEASE]: the lab's node tree, or the suite's or the fresh tree of RELEASE;
+    # prints its path.
+    recipe = TREES[sys.argv[1]](sys.argv[2]) if len(sys.argv) == 3 else NODES[config.RELEASE]
     where, seconds = recipe.ensure()
     print(where)
     print(recipe.name, "cached" if seconds is None else f"built in {seconds:.0f} s", file=sys.stderr)

@@ -34,6 +34,6 @@ mkdir -p "$out"
 rm -f "$out"/ganeti-gluster-mountd*.deb "$out"/ganeti-gluster-mountd*.changes "$out"/ganeti-gluster-mountd*.buildinfo
 cp "$work"/*.deb "$work"/*.changes "$work"/*.buildinfo "$out"/
 cp "$work/build.log" "$out/build.log"
-# lintian refuses nothing but errors; every warning it still prints is explained in README.md ("Lintian").
+# lintian refuses nothing but errors; every warning it still prints is explained in docs/development/tests.rst ("Lintian").
 lintian --pedantic --fail-on error "$out"/ganeti-gluster-mountd_*.changes | tee "$out/lintian.txt"
 ls "$out"/*.deb

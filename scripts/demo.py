@@ -2,8 +2,8 @@
 
 Brings up glusterd in a network namespace (tests/support/glusterlab.py), starts
 ganeti-gluster-mountd on a private socket, acquires the volume for an
-instance, creates a disk, prints the state, and tears everything down unless
---keep is given.
+instance, creates a disk, prints the state, checks that the volume ended
+mounted (exit 1 if not), and tears everything down unless --keep is given.
 """
 
 from __future__ import annotations
@@ -30,6 +30,14 @@ def ctl(daemon: DaemonProcess, *args: str) -> None:
     subprocess.run([sys.executable, "-m", "glusterd_mgr.ctl", *argv[1:]], check=False)
 
 
+def mounted_at(daemon: DaemonProcess, volume: str) -> str | None:
+    """The mountpoint of ``volume`` when the daemon reports it mounted: what the demo must end with."""
+    for mount in daemon.client().status()["mounts"]:
+        if mount["volume"]["volume"] == volume and mount["state"] == "mounted":
+            return mount["mountpoint"]
+    return None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keep", action="store_true", help="leave the server, daemon and mount running")
@@ -47,6 +55,7 @@ def main() -> int:
         ctl(daemon, "disk", "info", *vol, f"ganeti/{instance}.0")
         ctl(daemon, "statvfs", *vol)
         ctl(daemon, "status")
+        mountpoint = mounted_at(daemon, "gv0")
     finally:
         if not args.keep:
             daemon.terminate()
@@ -56,6 +65,10 @@ def main() -> int:
             f"left running: socket {daemon.socket}; clean up with: python3 -c "
             f'\'from tests.support import glusterlab; glusterlab.cleanup_leftovers("{BASE}", "{PREFIX}")\''
         )
+    if mountpoint is None:
+        print("the demo failed: volume gv0 is not mounted", file=sys.stderr)
+        return 1
+    print(f"the demo ended with volume gv0 mounted at {mountpoint}")
     return 0
 
 

@@ -2,9 +2,10 @@
 # Runs a command of this checkout inside a Debian root file system of another release, on this host
 # (as root): how the suite runs on Debian 13's libraries from a Debian 12 machine.
 #   bash scripts/in-root.sh RELEASE COMMAND [ARGS]     e.g. bash scripts/in-root.sh trixie bash scripts/test.sh --debian
-# The tree (scripts/install-deps.sh's Debian packages, from RELEASE) is built once with mmdebstrap and
-# cached (lab/rootfs.py, `python3 -m lab.rootfs suite RELEASE`); each run gets a fresh overlay on it,
-# thrown away at the end.  The command runs in mount and PID namespaces of its own with the tree as
+#   bash scripts/in-root.sh --fresh RELEASE COMMAND [ARGS]   in a minimal RELEASE with git only (scripts/demo-fresh.sh)
+# The tree (scripts/install-deps.sh's Debian packages, from RELEASE; or the minimal one) is built once
+# with mmdebstrap and cached (lab/rootfs.py, `python3 -m lab.rootfs suite|fresh RELEASE`); each run
+# gets a fresh overlay on it, thrown away at the end.  The command runs in mount and PID namespaces of its own with the tree as
 # its root (pivot_root, not chroot: a process that enters a mount namespace made inside, as the
 # tests' nsenter into glusterd's does, lands in the tree too): a /proc of its own, the host's /sys
 # and /dev, a private /run and /tmp (its network namespaces and sockets stay its own), the
@@ -13,14 +14,16 @@
 # command leaves running (a killed test's glusterd, a FUSE client) dies with its PID namespace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 2 ] || { echo "usage: $0 RELEASE COMMAND [ARGS]" >&2; exit 2; }
+kind=suite
+if [ "${1:-}" = --fresh ]; then kind=fresh; shift; fi
+[ $# -ge 2 ] || { echo "usage: $0 [--fresh] RELEASE COMMAND [ARGS]" >&2; exit 2; }
 release=$1
 shift
 if ! command -v mmdebstrap >/dev/null; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >/dev/null
 fi
-tree=$(python3 -m lab.rootfs suite "$release")
+tree=$(/usr/bin/python3 -m lab.rootfs "$kind" "$release")
 repo=$PWD
 common=$(cd "$(git rev-parse --git-common-dir)" && pwd)   # a worktree's git folder lives elsewhere
 work=$(mktemp -d /var/tmp/ggm-in-root.XXXXXX)

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything, runs the unit tests of the core as an unprivileged user (no root, no Gluster
-# needed), then the whole test suite as root, the real Gluster server included.
-#   bash scripts/test.sh [PYTEST ARGS]            PyPI's libraries: the python3 first on PATH, with
-#                                                 the package pip-installed (-e '.[test]')
-#   bash scripts/test.sh --debian [PYTEST ARGS]   Debian 12's libraries: /usr/bin/python3 with the
-#                                                 python3-* packages, the package run in-tree
+# needed), then the whole test suite as root, the real Gluster server included.  Works on a stock
+# Debian 12 or 13: Debian's /usr/bin/python3, nothing pip-installed into it (scripts/install-deps.sh).
+#   bash scripts/test.sh [PYTEST ARGS]            PyPI's libraries: a virtual environment of the
+#                                                 checkout (.venv, made from /usr/bin/python3) with
+#                                                 the package installed editable (-e '.[test]')
+#   bash scripts/test.sh --debian [PYTEST ARGS]   the release's own libraries: /usr/bin/python3 with
+#                                                 the python3-* packages, the package run in-tree
 #   bash scripts/test.sh --nobody [PYTEST ARGS]   the whole suite as the unprivileged user nobody, with
 #                                                 Debian's libraries (nobody cannot enter a root-only
 #                                                 pyenv): what needs root or Gluster skips, saying why
@@ -18,8 +20,12 @@ case "${1:-}" in
   --debian) debian=1; shift ;;
   --nobody) debian=1; nobody=1; shift ;;
 esac
-[ "$debian" = 1 ] && bash scripts/install-deps.sh --debian-only || bash scripts/install-deps.sh
-[ "$debian" = 1 ] && python=/usr/bin/python3 || python="$(python3 -c 'import sys; print(sys.executable)')"
+if [ "$debian" = 1 ]; then bash scripts/install-deps.sh --debian-only; else bash scripts/install-deps.sh; fi
+python=/usr/bin/python3
+if [ "$debian" = 0 ]; then
+  python=$PWD/.venv/bin/python
+  export PATH="$PWD/.venv/bin:$PATH"   # the venv's ganeti-gluster-mountd and gluster-mountctl
+fi
 unprivileged=()
 if [ "$(id -u)" = 0 ]; then
     unprivileged=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
@@ -34,9 +40,10 @@ if [ "$nobody" = 1 ]; then
   exec "${unprivileged[@]}" /usr/bin/python3 -m pytest -p no:cacheprovider --ignore=tests/test_static.py "$@"
 fi
 if [ "$(id -u)" = 0 ]; then
-    # The interpreter may live under /root (pyenv), which nobody cannot enter: then the system's python3 runs them.
-    "${unprivileged[@]}" test -x "$python" || python=/usr/bin/python3
-    PYTHONDONTWRITEBYTECODE=1 "${unprivileged[@]}" "$python" -m pytest -p no:cacheprovider -q tests/unit
+    # The checkout may live where nobody cannot enter: then the system's python3 runs them.
+    unprivileged_python=$python
+    "${unprivileged[@]}" test -x "$unprivileged_python" || unprivileged_python=/usr/bin/python3
+    PYTHONDONTWRITEBYTECODE=1 "${unprivileged[@]}" "$unprivileged_python" -m pytest -p no:cacheprovider -q tests/unit
 fi
 if [ "$debian" = 1 ]; then
   # -I would also drop PYTHONPATH: instead clear what could bring in other modules than Debian's.
@@ -53,4 +60,4 @@ print("Debian's libraries:", ", ".join(f"{d} {m.version(d)}" for d in ("twisted"
 PY
   exec /usr/bin/python3 -m pytest -p no:cacheprovider --ignore=tests/test_static.py "$@"
 fi
-exec python3 -m pytest -p no:cacheprovider "$@"
+exec "$python" -m pytest -p no:cacheprovider "$@"

@@ -61,3 +61,34 @@ def test_every_alert_has_a_test() -> None:
     alerts = set(re.findall(r"^\s*- alert: (\w+)", RULES.read_text(), re.MULTILINE))
     tested = set(re.findall(r"^\s*alertname: (\w+)", RULE_TESTS.read_text(), re.MULTILINE))
     assert alerts and alerts == tested, f"untested: {sorted(alerts - tested)}; unknown: {sorted(tested - alerts)}"
+
+
+def rules() -> list[dict[str, str]]:
+    """Each alert's name, severity and annotations, read from the rules as written."""
+    found = []
+    for chunk in re.split(r"^\s*- alert: ", RULES.read_text(), flags=re.MULTILINE)[1:]:
+        fields = dict(re.findall(r'^\s*(severity|summary|description|runbook_url): "?(.*?)"?$', chunk, re.MULTILINE))
+        found.append({"alert": chunk.split("\n", 1)[0].strip(), **fields})
+    return found
+
+
+def test_alerts_follow_the_monitoring_mixin_conventions() -> None:
+    assert rules()
+    for rule in rules():
+        name = rule["alert"]
+        assert re.fullmatch(r"GlusterMountd(?:[A-Z][a-z]+)*", name), f"{name}: CamelCase with the one prefix GlusterMountd"
+        assert rule.get("severity") in ("critical", "warning"), f"{name}: a severity label"
+        summary = rule.get("summary", "")
+        assert summary.endswith(".") and "{{" not in summary and summary[:1].isupper(), f"{name}: a static sentence as summary"
+        assert "{{ $labels.instance }}" in rule.get("description", ""), f"{name}: a templated description"
+        assert rule.get("runbook_url", "").startswith("file:///usr/share/doc/ganeti-gluster-mountd/html/runbook.html#")
+
+
+def test_the_scrape_example_is_a_valid_configuration_for_the_rules(tmp_path: Path) -> None:
+    tool = promtool()
+    scrape = (ROOT / "examples" / "prometheus-scrape.yml").read_text()
+    assert "job_name: ganeti-gluster-mountd" in scrape, "the job name the rules expect"
+    # The example names the rules where an operator puts them; checked here against the shipped file.
+    (tmp_path / "prometheus.yml").write_text(scrape.replace("/etc/prometheus/ganeti-gluster-mountd.rules.yml", str(RULES)))
+    checked = subprocess.run([tool, "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

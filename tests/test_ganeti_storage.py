@@ -30,7 +30,7 @@ import pytest
 
 from glusterd_mgr.core.volume import VolumeSpec
 
-from .support import ganeti_env, glusterlab, kernel
+from .support import documented, ganeti_env, glusterlab, kernel
 from .support.daemon_proc import REPO, DaemonProcess
 
 T = TypeVar("T")
@@ -304,7 +304,7 @@ def test_ganeti_backend_call_sequence(
     assert holder_ids(daemon) == set()
     assert kernel.glusterfs_stack(daemon.storage_dir) == [], "the last holder left: unmounted"
     # Each step on an unheld volume mounted it: the create request, the OS scripts' look and open, the start's
-    # look and assemble (the churn issue 17 measures; the failed create found it held).
+    # look and assemble (the mount churn of a node where nothing else holds the volume; the failed create found it held).
     assert mount_attempts(daemon) == 5
     # gnt-instance info / verify-disks of the stopped instance: a look, which leaves nothing mounted or held.
     status = b.BlockdevFind(disk)
@@ -426,13 +426,13 @@ def test_side_by_side_with_ganetis_own_class(
     }  # fmt: skip
     # The same URI but for the disk's name (each run made its own disk).
     assert mine["uri"].rsplit("/", 1)[0] == theirs["uri"].rsplit("/", 1)[0] == f"gluster://{gluster.address}:24007/gv0/ganeti"
-    # Where they differ (README, "Using it from Ganeti"):
+    # Where they differ (docs/how-it-works.rst, "Where it differs from Ganeti's own class"):
     assert theirs["mounts_by_create"] == 2 and own_env.commands[1].startswith("umount"), "Ganeti's Create mounts, unmounts, mounts"
     assert mine["mounts_by_create"] == 2, "the create request's mount (let go with it), then FindDevice's look"
     assert theirs["mounted_after_shutdown"] is True, "Ganeti's Shutdown never unmounts"
     assert mine["mounted_after_shutdown"] is False
     # Ganeti's class keeps the volume mounted from its Create on; ours lets go after the create request and mounts
-    # again for each look and the assemble while nothing holds it (the churn of issue 17, not yet traded for a grace).
+    # again for each look and the assemble while nothing holds it (that churn, unless an unmount grace is set).
     assert (theirs["mounts_to_shutdown"], mine["mounts_to_shutdown"]) == (2, 4)
 
 
@@ -561,18 +561,10 @@ def test_storage_report(
         unit.List(None, fields)
 
 
-SHIM_BEGIN, SHIM_END = "<!-- ganeti-shim:begin -->", "<!-- ganeti-shim:end -->"
-
-
 def documented_shim() -> str:
-    """The replacement gluster.py as the operator's instructions give it (README, "Using it from Ganeti")."""
-    for doc in ("README.md",):
-        path = os.path.join(REPO, doc)
-        text = open(path).read() if os.path.exists(path) else ""
-        if SHIM_BEGIN in text:
-            block = textwrap.dedent(text.split(SHIM_BEGIN, 1)[1].split(SHIM_END, 1)[0])
-            return block.split("<<'EOF'\n", 1)[1].split("\nEOF\n", 1)[0] + "\n"
-    raise AssertionError("no ganeti-shim block in README.md")
+    """The replacement gluster.py as the operator's instructions give it (docs/install.rst, the by-hand route)."""
+    block = documented.shell_block("ganeti-shim", REPO)
+    return block.split("<<'EOF'\n", 1)[1].split("\nEOF\n", 1)[0] + "\n"
 
 
 def test_documented_install_replaces_ganetis_class(g: types.SimpleNamespace, root: str) -> None:

@@ -50,7 +50,7 @@ DEFAULT_OOM_SCORE_ADJ = -900
 
 DEFAULT_READER_THREADS = 1
 """Threads reading ``/dev/fuse`` (``--reader-thread-count``): the client's own default; 2 and 4 were not
-consistently faster over two runs (README, "The guest's disk path").  Safe in a live migration: they only
+consistently faster over two runs (docs/development/benchmarks.rst, "The guest's disk path").  Safe in a live migration: they only
 carry requests, nothing is cached."""
 DEFAULT_EVENT_THREADS = 0
 """Network threads of the client (``client.event-threads``); 0 keeps the volume's own setting (2, or 4 with

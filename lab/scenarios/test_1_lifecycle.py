@@ -1,4 +1,4 @@
-"""Scenario a: the lifecycle of one -t gluster instance, fake hypervisor then kvm (issue 10)."""
+"""Scenario a: the lifecycle of one -t gluster instance, fake hypervisor then kvm."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Scenario: holders last as long as Ganeti's use of the disk (issue 17).
+"""Scenario: holders last as long as Ganeti's use of the disk.
 
 An instance added with ``--no-start`` (Ganeti creates, assembles and opens its
 disk in the create request and never shuts it down) and a create that fails

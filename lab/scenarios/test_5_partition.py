@@ -1,4 +1,4 @@
-"""Scenario: a node cut off from all three Gluster servers longer than the volume's ping-timeout (issue 20).
+"""Scenario: a node cut off from all three Gluster servers longer than the volume's ping-timeout.
 
 The lab's volume runs with ``group virt`` (ping-timeout 20 s), as VM volumes are run.  node1's
 traffic to and from the servers is dropped silently (nftables in its network namespace, both ways)

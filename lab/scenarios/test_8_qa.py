@@ -1,4 +1,4 @@
-"""Scenario: Ganeti's own QA suite with the gluster template, on the hypervisors GGL_QA names ("fake", "kvm") (issue 17).
+"""Scenario: Ganeti's own QA suite with the gluster template, on the hypervisors GGL_QA names ("fake", "kvm").
 
 ``lab/qa.py`` runs the nodes' ``ganeti-qa.py`` against the lab's cluster with
 ``lab/qa/gluster.json``.  Afterwards every node must hold, and have mounted,
@@ -20,11 +20,11 @@ from .ganeti import Ganeti
 from .test_3_holders import PROBE
 
 pytestmark = pytest.mark.timeout(3600)
-# On request only (README: not yet in CI): GGL_QA="fake", "kvm" or "fake kvm".  One run costs minutes.
+# On request only (docs/development/qa.rst): GGL_QA="fake", "kvm" or "fake kvm".  One run costs minutes.
 HYPERVISORS = os.environ.get("GGL_QA", "").split()
 
 
-@pytest.mark.skipif(not HYPERVISORS, reason="Ganeti's QA runs on request: GGL_QA='fake' or 'fake kvm' (README)")
+@pytest.mark.skipif(not HYPERVISORS, reason="Ganeti's QA runs on request: GGL_QA='fake' or 'fake kvm' (docs/development/qa.rst)")
 @pytest.mark.parametrize("hv", HYPERVISORS or ["none"])
 def test_ganeti_qa(lab: Lab, g: Ganeti, hv: str) -> None:
     before = {n.name: qa.mount_counts(n) for n in lab.nodes}

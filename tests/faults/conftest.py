@@ -4,7 +4,7 @@ Every test here prints one ``FIGURE name: key=value ...`` line to the terminal
 (whatever pytest's capture mode) and appends it to the file named by
 ``GGMT_FIGURES`` (default ``<lab base>/../<prefix>-figures.txt``, outside the lab
 folder, so the lab cleanup at the end of the session keeps it), from which
-``docs/faults.md``'s table is made.
+``docs/development/faults.rst``'s table is made.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A node cut off from its Gluster server (issue 20): a partition is not a dead client.
+"""A node cut off from its Gluster server: a partition is not a dead client.
 
 A server of its own in a namespace, with a short ``network.ping-timeout``; a
 guest-like writer holds one ``O_DIRECT`` descriptor on a disk of the daemon's

@@ -130,7 +130,7 @@ class Node(RuleBasedStateMachine):
 
 TestNode = Node.TestCase
 # Derandomized: CI explores the same 300 interleavings every run, so a red run is a change's doing, never
-# the luck of the draw.  Wider random searches are run by hand (README, "Tests"), as the one that found
+# the luck of the draw.  Wider random searches are run by hand (docs/development/tests.rst), as the one that found
 # the release-journal case in test_machine.py.
 TestNode.settings = settings(
     max_examples=300, stateful_step_count=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]

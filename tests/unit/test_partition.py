@@ -1,4 +1,4 @@
-"""A mount whose living client is cut off from its servers is disconnected, not dead (issue 20), in memory."""
+"""A mount whose living client is cut off from its servers is disconnected, not dead, in memory."""
 
 from __future__ import annotations
 

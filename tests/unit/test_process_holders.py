@@ -1,4 +1,4 @@
-"""``process`` holders: a volume held while a process lives, let go when it ends (issue 17), in memory."""
+"""``process`` holders: a volume held while a process lives, let go when it ends, in memory."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The unmount grace: the one unmount attempt after the last holder left, put off (issue 17's mount churn)."""
+"""The unmount grace: the one unmount attempt after the last holder left, put off."""
 
 from __future__ import annotations
 
