@@ -11,6 +11,7 @@ from twisted.application.service import MultiService
 from twisted.logger import Logger
 
 from .. import __version__
+from ..shell.descriptors import raise_limit
 from ..shell.node import Node, NodeOptions
 from .metrics import Metrics, MetricsResource
 from .metrics_port import metrics_port
@@ -58,6 +59,9 @@ class Daemon(Sequence):
     async def start(self) -> None:
         s = self.settings
         _prepare_socket(s.socket, s.socket_group)  # before anything else: a live daemon's state is not ours to touch
+        before, after = raise_limit()
+        if after != before:
+            log.info("raised the open-file limit from {before} to {after}", before=before, after=after)
         node = Node(
             self.reactor,
             engine_config(s),

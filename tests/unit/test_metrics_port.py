@@ -15,6 +15,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from glusterd_mgr.app import metrics_port as mp
+from glusterd_mgr.shell.descriptors import Usage
 
 
 class Hello(Resource):
@@ -22,13 +23,16 @@ class Hello(Resource):
 
     isLeaf = True
 
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+
     def render_GET(self, request: Request) -> bytes:
         return b"hello"
 
 
-def plenty() -> tuple[int, int]:
-    """Descriptors in use and the limit: far from the reserve."""
-    return 20, 65536
+def plenty() -> Usage:
+    """Far from the reserve."""
+    return Usage(open=20, limit=65536)
 
 
 def port(descriptors: Any = plenty) -> tuple[Any, MemoryReactorClock]:
@@ -136,7 +140,7 @@ def test_connections_are_limited_in_total() -> None:
 def test_the_port_leaves_a_reserve_of_descriptors_for_the_rpc_socket() -> None:
     in_use = {"open": 10}
     limit = mp.RESERVE + 20
-    factory, _ = port(lambda: (in_use["open"], limit))
+    factory, _ = port(lambda: Usage(in_use["open"], limit))
     assert connect(factory)[0] is not None
     in_use["open"] = limit - mp.RESERVE
     assert connect(factory, "127.0.0.2")[0] is None, "within the reserve: refused"
