@@ -16,6 +16,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from ..core.errors import StateError
+from ..core.printable import printable
 from ..core.volfile_servers import FILE_NAME as SERVERS_FILE
 from ..core.volfile_servers import ServerMemory
 from .driver import Engine, EngineConfig
@@ -73,7 +74,11 @@ class Node:
         self._lock_fd = _lock_state_dir(options.state_dir)
         journal, dropped = JournalFile.open(os.path.join(options.state_dir, JOURNAL_NAME), read_boot_id(options.boot_id_path))
         for spec, holder in dropped:
-            log.warn("node rebooted since {volume} was held by {holder}: dropping that void holder", volume=spec.key, holder=str(holder))
+            log.warn(
+                "node rebooted since {volume} was held by {holder}: dropping that void holder",
+                volume=spec.key,
+                holder=printable(str(holder)),
+            )
         self.dropped = dropped
         self.fs_pool = FsPool(reactor, options.fs_threads, "fs")
         self.misc_pool = FsPool(reactor, 4, "misc")

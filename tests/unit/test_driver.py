@@ -84,7 +84,7 @@ def test_a_log_line_escapes_control_characters_and_line_breaks_in_its_fields() -
     try:
 
         def proc() -> fx.Proc[None]:
-            fields = {"pids": [1], "mountpoint": "/mnt/\x1b[2J", "said": "busy\nERROR forged line\u202e"}
+            fields: dict[str, object] = {"pids": [1], "mountpoint": "/mnt/\x1b[2J", "said": "busy\nERROR forged line\u202e"}
             yield fx.Say(fx.Level.INFO, "{mountpoint} stays mounted: {said} (pids {pids})", fields)
 
         ensureDeferred(eng.run(proc()))
