@@ -88,3 +88,10 @@ def test_a_state_folder_owned_by_another_user_is_refused(state: Path, started: l
     with pytest.raises(StateError, match="owned by uid 65534") as refused:
         start_node(state, started)
     assert str(state) in refused.value.message and "chown" in refused.value.message
+
+
+def test_a_symlink_planted_at_the_journal_is_refused_not_read(state: Path, victim: Path) -> None:
+    (state / JOURNAL_NAME).symlink_to(victim)
+    with pytest.raises(StateError, match="symbolic link"):
+        JournalFile.open(str(state / JOURNAL_NAME), BOOT)
+    assert victim.read_bytes() == PRECIOUS
