@@ -118,6 +118,8 @@ class DeadlineChannel(http.HTTPChannel):
 
 
 class _Counted(ProtocolWrapper):
+    """A connection that remembers its peer's address, so that its end frees that peer's place."""
+
     peer = ""
 
 
@@ -125,6 +127,7 @@ class BoundedFactory(WrappingFactory):
     """Takes a connection only while ``refusal`` finds no reason not to; a refusal closes it at once."""
 
     protocol = _Counted
+    noisy = False  # no "Starting factory" lines: the port's own line says it listens
 
     def __init__(self, wrapped: Any, clock: Any, descriptors: Callable[[], Usage]) -> None:
         super().__init__(wrapped)  # type: ignore[no-untyped-call]
