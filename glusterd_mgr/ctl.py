@@ -26,6 +26,7 @@ from typing import Any, TextIO, TypeVar
 from .client import DEFAULT_SOCKET, DEFAULT_TIMEOUT, Client, DaemonNotRunning
 from .core.errors import MountdError
 from .core.holders import HOLDER_KINDS
+from .core.printable import printable
 from .core.results import Status, VolumeStatus
 
 __all__ = [
@@ -177,7 +178,7 @@ def process_name(pid: int, proc: str | None = None) -> str:
     """The command name of ``pid``, or ``(gone)`` when it has exited since the daemon looked."""
     proc = proc or PROC
     try:
-        with open(f"{proc}/{int(pid)}/comm", encoding="utf-8", errors="replace") as f:
+        with open(f"{proc}/{int(pid)}/comm", encoding="utf-8", errors="replace", newline="") as f:  # a CR stays a CR
             return f.read().strip() or "?"
     except FileNotFoundError:
         return "(gone)"
@@ -195,53 +196,59 @@ def _age(started: Any) -> str:
     return f"{max(0, int(time.time() - started))} s"
 
 
+def _line(out: TextIO, text: str) -> None:
+    """One line of a table: what the daemon and /proc report is others' text, shown with its control characters escaped."""
+    out.write(printable(text) + "\n")
+
+
 def render_status(result: Status, out: TextIO, proc: str | None = None) -> None:
     mounts = result.get("mounts") or []
-    out.write(f"ganeti-gluster-mountd {result.get('version', '?')}: {len(mounts)} mount(s)\n")
+    _line(out, f"ganeti-gluster-mountd {result.get('version', '?')}: {len(mounts)} mount(s)")
     for mount in mounts:
         holders = mount.get("holders") or []
-        out.write("\n")
-        out.write(f"{volume_key(mount.get('volume'))}\n")
-        out.write(f"  mountpoint: {mount.get('mountpoint', '?')}\n")
+        _line(out, "")
+        _line(out, volume_key(mount.get("volume")))
+        _line(out, f"  mountpoint: {mount.get('mountpoint', '?')}")
         state = str(mount.get("state", "?"))
-        out.write(f"  state:      {state}{'  (DEGRADED)' if is_degraded(mount) else ''}\n")
-        out.write(f"  holders:    {len(holders)}\n")
+        _line(out, f"  state:      {state}{'  (DEGRADED)' if is_degraded(mount) else ''}")
+        _line(out, f"  holders:    {len(holders)}")
         for holder in holders:
             if isinstance(holder, dict):
-                out.write(f"    {holder.get('kind', '?')}:{holder.get('id', '?')}\n")
+                _line(out, f"    {holder.get('kind', '?')}:{holder.get('id', '?')}")
             else:
-                out.write(f"    {holder}\n")
+                _line(out, f"    {holder}")
         if mount.get("last_error"):
-            out.write(f"  last error: {mount['last_error']}\n")
+            _line(out, f"  last error: {mount['last_error']}")
         broken = mount.get("broken_holders") or []
         if broken:
-            out.write(f"  BROKEN:     {len(broken)} holder(s) lost their disks with a dead FUSE client\n")
+            _line(out, f"  BROKEN:     {len(broken)} holder(s) lost their disks with a dead FUSE client")
             for holder in broken:
                 if isinstance(holder, dict):
-                    out.write(f"    {holder.get('kind', '?')}:{holder.get('id', '?')}\n")
-            out.write(f"  action:     {mount.get('action') or 'restart those instances fully'}\n")
+                    _line(out, f"    {holder.get('kind', '?')}:{holder.get('id', '?')}")
+            _line(out, f"  action:     {mount.get('action') or 'restart those instances fully'}")
         if state == "disconnected":
             servers = ", ".join(str(s) for s in mount.get("unreachable_servers") or []) or "(its log names none yet)"
-            out.write(f"  disconnected: for {_age(mount.get('disconnected_since'))}, cannot reach {servers}\n")
-            out.write("  action:     none on this node: the mount stays and reconnects by itself; restore the network to the servers\n")
+            _line(out, f"  disconnected: for {_age(mount.get('disconnected_since'))}, cannot reach {servers}")
+            _line(out, "  action:     none on this node: the mount stays and reconnects by itself; restore the network to the servers")
         claiming = mount.get("clients_claiming") or []
         if claiming:
-            out.write(f"  WARNING:    {len(claiming)} FUSE clients claim this mountpoint: {', '.join(str(p) for p in claiming)}\n")
+            _line(out, f"  WARNING:    {len(claiming)} FUSE clients claim this mountpoint: {', '.join(str(p) for p in claiming)}")
         client = mount.get("client")
         if isinstance(client, dict):
-            out.write(
+            _line(
+                out,
                 f"  client:     pid {client.get('pid', '?')}, {int(client.get('resident_memory_bytes', 0)) >> 20} MiB, "
                 f"{client.get('threads', '?')} threads, {client.get('open_fds', '?')} fds, up {_age(client.get('start_time_seconds'))}, "
-                f"oom_score_adj {client.get('oom_score_adj', '?')}, unit {client.get('unit') or '-'}\n"
+                f"oom_score_adj {client.get('oom_score_adj', '?')}, unit {client.get('unit') or '-'}",
             )
         if state == "busy":
             pids = mount.get("busy_pids") or []
             if pids:
-                out.write("  busy pids:\n")
+                _line(out, "  busy pids:")
                 for pid in pids:
-                    out.write(f"    {pid} {process_name(pid, proc)}\n")
+                    _line(out, f"    {pid} {process_name(pid, proc)}")
             else:
-                out.write("  busy pids:  none reported\n")
+                _line(out, "  busy pids:  none reported")
 
 
 def _scalar(value: Any) -> str:
@@ -258,16 +265,16 @@ def render_mapping(result: Any, out: TextIO) -> None:
     """A result object as ``key: value`` lines; anything else as one line."""
     if isinstance(result, dict):
         if not result:
-            out.write("ok\n")
+            _line(out, "ok")
             return
         width = max(len(str(k)) for k in result) + 1
         for key in sorted(result):
             value = volume_key(result[key]) if key == "volume" else _scalar(result[key])
-            out.write(f"{str(key) + ':':<{width}} {value}\n")
+            _line(out, f"{str(key) + ':':<{width}} {value}")
     elif result is None:
-        out.write("ok\n")
+        _line(out, "ok")
     else:
-        out.write(f"{_scalar(result)}\n")
+        _line(out, _scalar(result))
 
 
 def _print_json(result: Any, out: TextIO) -> None:
@@ -326,7 +333,7 @@ def _cmd_metrics(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    return printable(" ".join(str(text).split()))
 
 
 def _silence_stdout() -> None:

@@ -576,3 +576,43 @@ def test_status_names_broken_holders_and_the_client(daemon: FakeDaemon, capsys: 
     assert "(DEGRADED)" in out and "BROKEN:     1 holder(s)" in out and "    instance:inst1\n" in out
     assert "gnt-instance reboot --type=full" in out
     assert "client:     pid 4242, 300 MiB, 12 threads, 40 fds, up 6" in out and "oom_score_adj -900, unit ganeti-gluster-x-1.scope" in out
+
+
+HOSTILE = "\x1b]0;owned\x07\x1b[2J\r\u202eend"
+"""What a local user can put in a process name, a file name or a client log: a window title, a clear screen,
+a carriage return that hides what came before, a right-to-left override."""
+SHOWN = "\\x1b]0;owned\\x07\\x1b[2J\\r\\u202eend"
+
+
+def _printable(text: str) -> bool:
+    return all(line.isprintable() for line in text.splitlines())
+
+
+def test_status_escapes_control_characters_in_what_others_named(
+    daemon: FakeDaemon, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "4242").mkdir()
+    (tmp_path / "4242" / "comm").write_text(f"qemu{HOSTILE}\n")
+    monkeypatch.setattr(ctl, "PROC", str(tmp_path))
+    mount = {
+        **_mount("busy", busy_pids=[4242], last_error=f"client log: {HOSTILE}"),
+        "mountpoint": f"/mnt/{HOSTILE}",
+        "holders": [{"kind": "process", "id": f"p{HOSTILE}"}],
+    }
+    daemon.answer("status", {"version": "0.1.0", "mounts": [mount]})
+    _run(daemon, "status")
+    out = capsys.readouterr().out
+    assert _printable(out), out
+    assert f"    4242 qemu{SHOWN}\n" in out and f"  mountpoint: /mnt/{SHOWN}\n" in out
+    assert f"    process:p{SHOWN}\n" in out and f"  last error: client log: {SHOWN}\n" in out
+
+
+def test_results_and_errors_escape_control_characters(daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:
+    daemon.answer("disk.info", {"path": f"ganeti/{HOSTILE}", "exists": True})
+    assert _run(daemon, "disk", "info", "--host", "gs1", "ganeti/x") == 0
+    out = capsys.readouterr().out
+    assert _printable(out) and f"path:   ganeti/{SHOWN}\n" in out
+    daemon.fail("status", errors.MountFailed.code, f"mounting failed; the client said: {HOSTILE}")
+    assert _run(daemon, "status") == 1
+    err = capsys.readouterr().err
+    assert err == "error: mounting failed; the client said: \\x1b]0;owned\\x07\\x1b[2J \\u202eend\n", "on one line, the CR a space"

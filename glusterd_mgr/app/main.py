@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO, cast
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import (
@@ -23,10 +23,11 @@ from twisted.logger import (
 )
 
 from ..core.errors import MountdError
+from ..core.printable import printable
 from .service import Daemon
 from .settings import parse_args
 
-__all__ = ["main", "start_logging"]
+__all__ = ["line_observer", "main", "start_logging"]
 
 log = Logger()
 
@@ -35,25 +36,35 @@ _LEVELS = {"debug": LogLevel.debug, "info": LogLevel.info, "warn": LogLevel.warn
 _SYSLOG_PRIORITY = {LogLevel.debug: 7, LogLevel.info: 6, LogLevel.warn: 4, LogLevel.error: 3, LogLevel.critical: 2}
 
 
-def start_logging(level: str) -> None:
-    """One line an event on stderr; under journald with a ``<N>`` priority prefix journald understands."""
-    journald = "JOURNAL_STREAM" in os.environ
+def line_observer(stream: TextIO, journald: bool) -> Callable[[dict[str, Any]], None]:
+    """One line an event (a traceback a line each), under journald with a ``<N>`` priority prefix journald understands.
+
+    Every line passes through ``printable``: a path or a process name in an exception cannot drive the
+    operator's terminal (the core's own fields are escaped already, line breaks included, by the driver).
+    """
 
     def observer(event: dict[str, Any]) -> None:
         text = formatEvent(event)
         failure = event.get("log_failure")
         if failure is not None:
             text += "\n" + failure.getTraceback()
+        lines = [printable(line) for line in text.rstrip("\n").split("\n")]
         lvl = event.get("log_level", LogLevel.info)
         where = event.get("log_namespace", "?")
         if journald:
             prefix = f"<{_SYSLOG_PRIORITY.get(lvl, 6)}>"
-            out = "\n".join(f"{prefix}{where}: {line}" for line in text.splitlines())
+            out = "\n".join(f"{prefix}{where}: {line}" for line in lines)
         else:
-            out = f"{lvl.name.upper():5} {where}: {text}"
-        sys.stderr.write(out + "\n")
-        sys.stderr.flush()
+            out = f"{lvl.name.upper():5} {where}: " + "\n".join(lines)
+        stream.write(out + "\n")
+        stream.flush()
 
+    return observer
+
+
+def start_logging(level: str) -> None:
+    """The daemon's log on stderr, from ``level`` up."""
+    observer = line_observer(sys.stderr, "JOURNAL_STREAM" in os.environ)
     predicate = LogLevelFilterPredicate(defaultLogLevel=_LEVELS[level])
     filtered = FilteringLogObserver(cast(ILogObserver, observer), [cast(ILogFilterPredicate, predicate)])
     globalLogBeginner.beginLoggingTo([cast(ILogObserver, filtered)], redirectStandardIO=False)

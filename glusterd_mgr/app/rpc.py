@@ -8,6 +8,7 @@ JSON-RPC error with HTTP 200, never a 500 or a dropped connection.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,7 +134,9 @@ class Dispatcher:
     async def handle_body(self, body: bytes) -> Any:
         """The response document for a request body, or None when nothing is to be sent back."""
         try:
-            doc = json.loads(body, parse_constant=_refuse_constant)
+            doc = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite)
+        except _NotFinite as e:
+            return _error(None, INVALID_REQUEST, f"invalid request: {e}")
         except (ValueError, UnicodeDecodeError) as e:
             return _error(None, PARSE_ERROR, f"parse error: the body is not JSON ({e})")
         except RecursionError:
@@ -167,6 +170,18 @@ def _nests_deeper(doc: Any, limit: int) -> bool:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+class _NotFinite(ValueError):
+    """A number JSON's grammar allows but no double holds (``1e400``): echoed back, it would be ``Infinity``, which is not JSON."""
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise _NotFinite(f"the number {shown} is not finite as a double; send a smaller one")
+    return value
 
 
 def _valid_id(id_: Any) -> bool:
@@ -219,7 +234,7 @@ class JsonRpcResource(Resource):
             if reply is None:
                 request.setResponseCode(204)
             else:
-                data = json.dumps(reply).encode()
+                data = json.dumps(reply, allow_nan=False).encode()  # never Infinity or NaN, which are not JSON
                 request.setHeader(b"content-length", str(len(data)).encode())
                 request.write(data)
             request.finish()

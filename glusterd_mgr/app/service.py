@@ -5,16 +5,16 @@ from __future__ import annotations
 import grp
 import os
 import socket
-from typing import Any, cast
+from typing import Any
 
 from twisted.application.service import MultiService
 from twisted.logger import Logger
-from twisted.web.resource import IResource, Resource
-from twisted.web.server import Site
 
 from .. import __version__
+from ..shell.descriptors import raise_limit
 from ..shell.node import Node, NodeOptions
 from .metrics import Metrics, MetricsResource
+from .metrics_port import metrics_port
 from .notify import Watchdog, sd_notify
 from .rpc import CappedRequest, Dispatcher, JsonRpcResource, RpcStats
 from .schema import load as load_schemas
@@ -22,8 +22,9 @@ from .schema import method_names
 from .settings import Settings, engine_config
 from .tree import Draining, Listener, NodeService, Sequence, adopt
 from .watch import ConfigWatcher
+from .web import QuietSite, site
 
-__all__ = ["Daemon", "QuietSite"]
+__all__ = ["Daemon"]
 
 log = Logger()
 
@@ -46,25 +47,6 @@ def _prepare_socket(path: str, group: str = "") -> None:
                 raise SystemExit(f"ganeti-gluster-mountd: another daemon is already listening on {path}")
 
 
-class QuietSite(Site):
-    """No access log: the RPC metrics count every call, and journald need not hold each scrape.
-
-    Nor form parsing: JSON-RPC never posts forms, and twisted.web's Content-Type parse alone
-    cost more than validating the params.
-    """
-
-    noisy = False
-
-    def __init__(self, resource: Any) -> None:
-        try:
-            super().__init__(resource, parsePOSTFormSubmission=False)  # type: ignore[no-untyped-call]
-        except TypeError:  # Twisted before the option: it parses forms, which costs time only
-            super().__init__(resource)  # type: ignore[no-untyped-call]
-
-    def log(self, request: Any) -> None:
-        pass
-
-
 class Daemon(Sequence):
     """The service tree: the node (its configuration followed from before it restores anything), then the front
     door (draining, the listeners, the watchdog) once the held mounts are restored; stopped in reverse, mounts left."""
@@ -77,6 +59,9 @@ class Daemon(Sequence):
     async def start(self) -> None:
         s = self.settings
         _prepare_socket(s.socket, s.socket_group)  # before anything else: a live daemon's state is not ours to touch
+        before, after = raise_limit()
+        if after != before:
+            log.info("raised the open-file limit from {before} to {after}", before=before, after=after)
         node = Node(
             self.reactor,
             engine_config(s),
@@ -93,11 +78,11 @@ class Daemon(Sequence):
         schemas = load_schemas()
         metrics = Metrics(engine, node.fs_pool, method_names(schemas))
         rpc = JsonRpcResource(Dispatcher(schemas, engine.call, self.reactor, RpcStats(metrics.observe_rpc)))
-        site = _site({b"rpc": rpc, b"metrics": MetricsResource(metrics)})
-        site.requestFactory = CappedRequest
-        adopt(front, Draining(rpc, self.reactor), Listener(lambda: _listen_unix(self.reactor, s, site)))
+        rpc_site = site({b"rpc": rpc, b"metrics": MetricsResource(metrics)})
+        rpc_site.requestFactory = CappedRequest
+        adopt(front, Draining(rpc, self.reactor), Listener(lambda: _listen_unix(self.reactor, s, rpc_site)))
         if s.metrics_port:
-            metrics_site = _site({b"metrics": MetricsResource(metrics)})
+            metrics_site = metrics_port(MetricsResource(metrics), self.reactor)
             adopt(front, Listener(lambda: self.reactor.listenTCP(s.metrics_port, metrics_site, interface=s.metrics_address)))
         adopt(front, Watchdog(self.reactor))
         adopt(self, front)  # started at once: the daemon is running
@@ -115,15 +100,6 @@ class Daemon(Sequence):
         sd_notify("STOPPING=1")
         await Sequence.stopService(self)
         log.info("stopped; mounts left in place for the next start")
-
-
-def _site(children: dict[bytes, Resource]) -> QuietSite:
-    root = Resource()
-    for name, child in children.items():
-        root.putChild(name, cast(IResource, child))
-    site = QuietSite(root)
-    site.displayTracebacks = False
-    return site
 
 
 def _listen_unix(reactor: Any, s: Settings, site: QuietSite) -> Any:

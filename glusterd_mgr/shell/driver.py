@@ -21,6 +21,7 @@ from .. import __version__
 from ..core import effects as fx
 from ..core.holders import HolderTable
 from ..core.machine import Core
+from ..core.printable import printable
 from ..core.requests import Params, StatusParams
 from ..core.results import VolumeStatus
 from ..core.state import EngineConfig, Phase, VolumeState
@@ -141,10 +142,11 @@ class Engine:
         self.reactor.callLater(effect.seconds, run)
 
     def _say(self, effect: fx.Say) -> None:
+        fields = {name: _shown(value) for name, value in effect.fields.items()}
         if effect.error is not None:
-            log.failure(effect.text, Failure(effect.error), LogLevel.critical, **effect.fields)
+            log.failure(effect.text, Failure(effect.error), LogLevel.critical, **fields)
         else:
-            log.emit(_LEVELS[effect.level], effect.text, **effect.fields)
+            log.emit(_LEVELS[effect.level], effect.text, **fields)
 
     def _observe(self, effect: fx.Observe) -> None:
         if effect.metric is fx.Metric.MOUNT_SECONDS:
@@ -176,6 +178,12 @@ class Engine:
 
     def status(self) -> list[VolumeStatus]:
         return self.core.status()
+
+
+def _shown(value: object) -> object:
+    """A log field as it is shown: numbers as they are (formats like ``{seconds:.0f}`` need them), anything else as
+    printable text, for paths, process names, helpers' output and client logs come from others."""
+    return value if isinstance(value, (int, float)) else printable(str(value))
 
 
 __all__ = ["Answers", "Engine", "EngineConfig", "Phase", "VolumeState"]

@@ -15,6 +15,7 @@ reactor never waits for the disk.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import queue
@@ -39,6 +40,7 @@ __all__ = [
     "JournalWriter",
     "Replayed",
     "encode_header",
+    "read_state",
     "replay",
     "write_file_atomically",
 ]
@@ -114,22 +116,49 @@ def _write_all(fd: int, data: bytes) -> None:
         written += os.write(fd, data[written:])
 
 
-def _write_synced(path: str, data: bytes) -> None:
-    """``path`` made (or emptied) with ``data``, fsync'ed, owner-only."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+def _create_synced(path: str, data: bytes) -> int:
+    """A new ``path`` holding ``data``, fsync'ed, owner-only; its descriptor, open for appending.
+
+    Whatever is at the name (a crash's leftover, or something planted) is unlinked, never opened, and
+    the file is made with ``O_EXCL|O_NOFOLLOW``: should a name reappear meanwhile, this fails rather
+    than write through a symlink into another file.
+    """
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         _write_all(fd, data)
         os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    return fd
 
 
 def write_file_atomically(path: str, data: bytes) -> None:
     """Replace ``path`` by ``data`` durably: a crash leaves the old file or the new one, never a part."""
     tmp = path + ".tmp"
-    _write_synced(tmp, data)
+    os.close(_create_synced(tmp, data))
     os.rename(tmp, path)
     _fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+
+def read_state(path: str) -> bytes | None:
+    """A state file's bytes, or None when there is none; never through a symlink (one planted is refused, not read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            raise
+        raise StateError(
+            f"{path} is a symbolic link; the daemon reads its state from its own files only: move it away and start again"
+        ) from None
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
 
 
 def _fsync_dir(path: str) -> None:
@@ -158,12 +187,7 @@ class JournalFile:
 
         Returns the journal and the holders dropped because the node rebooted.
         """
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            data = b""
-        replayed = replay(data, path)
+        replayed = replay(read_state(path) or b"", path)
         dropped: list[tuple[VolumeSpec, Holder]] = []
         table = replayed.table
         if replayed.boot_id is not None and replayed.boot_id != boot_id:
@@ -211,8 +235,7 @@ class JournalFile:
         data = encode_header(self.boot_id) + b"".join(
             Change("acquire", spec, holder, mountpoint).encode() for spec, mountpoint, holder in entries
         )
-        _write_synced(tmp, data)
-        new_fd = os.open(tmp, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        new_fd = _create_synced(tmp, data)
         try:
             os.rename(tmp, self.path)
         except OSError:

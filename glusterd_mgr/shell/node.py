@@ -16,11 +16,13 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from ..core.errors import StateError
+from ..core.printable import printable
 from ..core.volfile_servers import FILE_NAME as SERVERS_FILE
 from ..core.volfile_servers import ServerMemory
 from .driver import Engine, EngineConfig
-from .journal import JournalFile, JournalWriter
+from .journal import JournalFile, JournalWriter, read_state
 from .pool import FsPool
+from .state_dir import open_state_dir
 from .world import RealWorld
 
 __all__ = ["BOOT_ID", "JOURNAL_NAME", "Node", "NodeOptions", "read_boot_id"]
@@ -44,9 +46,9 @@ class NodeOptions:
     mountinfo_path: str = "/proc/self/mountinfo"
 
 
-def _lock_state_dir(state_dir: str) -> int:
+def _lock_state_dir(state_dir: str, dir_fd: int) -> int:
     """Hold an exclusive lock on the state folder: two daemons on one journal would lose holders."""
-    fd = os.open(os.path.join(state_dir, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = os.open("lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -57,23 +59,29 @@ def _lock_state_dir(state_dir: str) -> int:
 
 def _load_servers(state_dir: str) -> ServerMemory:
     path = os.path.join(state_dir, SERVERS_FILE)
-    try:
-        with open(path) as f:
-            text = f.read()
-    except FileNotFoundError:
-        text = None
-    return ServerMemory.from_text(text, path)
+    data = read_state(path)
+    return ServerMemory.from_text(None if data is None else data.decode(), path)
 
 
 class Node:
     def __init__(self, reactor: Any, config: EngineConfig, options: NodeOptions) -> None:
         self.reactor = reactor
         self.options = options
-        os.makedirs(options.state_dir, mode=0o700, exist_ok=True)
-        self._lock_fd = _lock_state_dir(options.state_dir)
+        self._dir_fd, repaired = open_state_dir(options.state_dir)
+        if repaired:
+            log.warn("{repaired}: only root may read or change the holder journal", repaired=repaired)
+        try:
+            self._lock_fd = _lock_state_dir(options.state_dir, self._dir_fd)
+        except BaseException:
+            os.close(self._dir_fd)
+            raise
         journal, dropped = JournalFile.open(os.path.join(options.state_dir, JOURNAL_NAME), read_boot_id(options.boot_id_path))
         for spec, holder in dropped:
-            log.warn("node rebooted since {volume} was held by {holder}: dropping that void holder", volume=spec.key, holder=str(holder))
+            log.warn(
+                "node rebooted since {volume} was held by {holder}: dropping that void holder",
+                volume=spec.key,
+                holder=printable(str(holder)),
+            )
         self.dropped = dropped
         self.fs_pool = FsPool(reactor, options.fs_threads, "fs")
         self.misc_pool = FsPool(reactor, 4, "misc")
@@ -104,3 +112,4 @@ class Node:
             if pool.occupancy == 0:  # a thread stuck on a frozen mount cannot be joined
                 pool.stop()
         os.close(self._lock_fd)
+        os.close(self._dir_fd)

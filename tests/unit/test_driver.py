@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import Clock
+from twisted.logger import ILogObserver, formatEvent, globalLogPublisher
 
 from glusterd_mgr.core import effects as fx
 from glusterd_mgr.core.errors import StateError
@@ -72,3 +73,22 @@ def test_the_last_release_unmounts_and_leaves_no_lock_registered() -> None:
     assert release.result == {"holders": 0, "known": True, "unmounted": True, "busy": False}
     assert world.stack() == [] and len(eng._locks) == 0  # the keyed lock is pruned: no growth per mountpoint
     assert clock.getDelayedCalls() == [], "nothing waits for a later turn"
+
+
+def test_a_log_line_escapes_control_characters_and_line_breaks_in_its_fields() -> None:
+    """Process names, paths and a client's log reach the daemon's log as fields: none can forge a line or drive a terminal."""
+    eng, _world, _clock = engine()
+    events: list[dict[str, Any]] = []
+    observer = cast(ILogObserver, events.append)
+    globalLogPublisher.addObserver(observer)
+    try:
+
+        def proc() -> fx.Proc[None]:
+            fields: dict[str, object] = {"pids": [1], "mountpoint": "/mnt/\x1b[2J", "said": "busy\nERROR forged line\u202e"}
+            yield fx.Say(fx.Level.INFO, "{mountpoint} stays mounted: {said} (pids {pids})", fields)
+
+        ensureDeferred(eng.run(proc()))
+    finally:
+        globalLogPublisher.removeObserver(observer)
+    [text] = [formatEvent(e) for e in events if "stays mounted" in e.get("log_format", "")]
+    assert text == "/mnt/\\x1b[2J stays mounted: busy\\nERROR forged line\\u202e (pids [1])"

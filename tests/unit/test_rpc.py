@@ -324,3 +324,18 @@ def test_the_capped_request_keeps_a_body_at_the_cap() -> None:
     request.gotLength(rpc.MAX_BODY)
     request.handleContentChunk(b"a" * rpc.MAX_BODY)
     assert not request.oversized and len(buffered(request)) == rpc.MAX_BODY
+
+
+def test_numbers_beyond_a_double_are_invalid_requests_never_echoed_as_infinity() -> None:
+    """``1e400`` is JSON to the grammar but no number to a double: echoed back it would be ``Infinity``, which is not JSON."""
+    d, world, observed = dispatcher()
+    for body in (
+        '{"jsonrpc": "2.0", "method": "status", "id": 1e400}',
+        '{"jsonrpc": "2.0", "method": "status", "id": -1e400}',
+        '{"jsonrpc": "2.0", "method": "disk.info", "id": 1, "params": {"volume": {"host": "gs1", "port": 1e999}, "path": "ganeti/d"}}',
+    ):
+        reply = call(d, body)
+        json.dumps(reply, allow_nan=False)  # the reply itself is JSON
+        assert reply["id"] is None and reply["error"]["code"] == rpc.INVALID_REQUEST, body
+        assert "1e" in reply["error"]["message"] and "finite" in reply["error"]["message"]
+    assert world.done == [] and observed == []
