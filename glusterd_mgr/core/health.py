@@ -76,10 +76,10 @@ def fast(vs: VolumeState, phases: tuple[Phase, ...]) -> Proc[bool]:
     return (yield from kernel_has(vs))
 
 
-def probe(node: NodeState, vs: VolumeState) -> Proc[Probe]:
-    """Whether the mount answers: a statvfs, classified; it refreshes the space figures."""
+def probe(node: NodeState, vs: VolumeState, timeout: float | None = None) -> Proc[Probe]:
+    """Whether the mount answers within ``timeout`` (the probe timeout): a statvfs, classified; it refreshes the space figures."""
     try:
-        vs.space = yield from ask(Statvfs(vs.mountpoint, node.config.probe_timeout))
+        vs.space = yield from ask(Statvfs(vs.mountpoint, node.config.probe_timeout if timeout is None else timeout))
     except OperationTimeout:
         return Probe.HUNG
     except StorageError as e:

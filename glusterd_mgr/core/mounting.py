@@ -139,7 +139,10 @@ def _mount(node: NodeState, vs: VolumeState) -> Proc[None]:
         result = yield from ask(Run(tuple(argv), "/", config.mount_timeout))
         note = ""
         if (yield from ours_in(spec, mountpoint)):
-            answered = (yield from probe(node, vs)) if result.exit_code == 0 else None
+            # A new client answers once it has its volume file, which may take it most of the mount timeout
+            # when the first server it asks is unreachable: its first answer gets what is left of that time.
+            left = config.mount_timeout - ((yield from ask(Now())) - started)
+            answered = (yield from probe(node, vs, max(config.probe_timeout, left))) if result.exit_code == 0 else None
             if answered is Probe.OK:
                 vs.enter(Phase.MOUNTED, None)
                 yield Observe(Metric.MOUNT_SECONDS, spec.key, (yield from ask(Now())) - started)

@@ -332,3 +332,13 @@ def test_brick_hosts_in_a_fresh_mounts_log_are_remembered_and_saved_under_their_
     assert [a for a in mount if a.startswith("--volfile-server=")] == [
         f"--volfile-server={h}" for h in ("10.0.0.2", "10.0.0.3", "10.0.0.4")
     ]
+
+
+def test_a_new_mounts_first_answer_gets_what_is_left_of_the_mount_timeout() -> None:
+    """A client failing over from an unreachable first server answers late: the probe timeout would kill it."""
+    world, core, sched = node()
+    sched.run(core.request(AcquireParams(SPEC, I1)))
+    first = world.of(fx.Statvfs(MOUNTPOINT, 0.0))[0]
+    limits = core.node.config
+    assert limits.probe_timeout < first.timeout <= limits.mount_timeout
+    assert first.timeout == limits.mount_timeout - 0.5, "the world's clock moves 0.5 s a reading: one from the mount's start to its end"
