@@ -54,6 +54,8 @@ NODE_PACKAGES = (
     "python3-psutil",
     "python3-prometheus-client",
     "python3-jsonschema",
+    # The package's HTML documentation links Sphinx's JavaScript from Debian's package (dh_sphinxdoc).
+    "libjs-sphinxdoc",
     # Ganeti's own QA suite of the node's release (lab/qa.py), and iptables, whose rules QA clears.
     "ganeti-testsuite",
     "iptables",
