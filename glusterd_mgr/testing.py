@@ -161,7 +161,7 @@ class World:
                 return self.log_text
             case fx.SettleLeftovers():
                 return []
-            case fx.SetOomScore() | fx.WriteState():
+            case fx.SetOomScore() | fx.WriteState() | fx.WatchProcess():
                 return None
             case fx.After():
                 self.later.append(effect)

@@ -336,3 +336,24 @@ def test_the_fuse_client_is_started_directly_with_the_chosen_options(make_daemon
     assert "--reader-thread-count=2" in argv and "--xlator-option=*-client-*.event-threads=3" in argv, argv
     assert names.count("glfs_fuseproc") == 2, f"two threads read /dev/fuse: {sorted(names)}"
     assert sum(n.startswith("glfs_epoll") for n in names) == 3, f"three network threads: {sorted(names)}"
+
+
+def test_a_process_holder_is_given_back_the_moment_its_process_ends(make_daemon: Any, volume: VolumeSpec) -> None:
+    d: DaemonProcess = make_daemon("--probe-interval", "3600")  # no health round in this test: only the end itself can tell
+    c = d.client()
+    vol = volume.to_json()
+    request = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        with open(f"/proc/{request.pid}/stat", "rb") as f:
+            ticks = int(f.read().rsplit(b")", 1)[1].split()[19])
+        holder = {"kind": "process", "id": f"{request.pid}@{ticks}"}
+        assert c.acquire(vol, holder)["mounted_now"] is True
+        assert c.status()["mounts"][0]["holders"] == [holder]
+    finally:
+        assert request.stdin is not None
+        request.stdin.close()
+        request.wait(timeout=30)
+    ended = time.monotonic()
+    glusterlab.poll("the holder given back and the volume unmounted", lambda: c.status()["mounts"] == [] or None, deadline=15)
+    assert glusterfs_stack(d.storage_dir) == []
+    print(f"given back and unmounted {time.monotonic() - ended:.2f} s after the process ended")

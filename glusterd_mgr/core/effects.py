@@ -47,6 +47,7 @@ __all__ = [
     "Statvfs",
     "Systemd",
     "TcpProbe",
+    "WatchProcess",
     "WriteJournal",
     "WriteState",
     "ask",
@@ -173,6 +174,13 @@ class LivingProcesses(Effect[frozenset[Process]]):
     """Which of ``processes`` still run (the same PID and start time)."""
 
     processes: tuple[Process, ...]
+
+
+@dataclass(frozen=True)
+class WatchProcess(Effect[None]):
+    """Let the core know as soon as ``process`` ends (by running ``Core.release_ended_processes``); the probe stays the net."""
+
+    process: Process
 
 
 @dataclass(frozen=True)

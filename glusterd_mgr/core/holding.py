@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
-from .effects import Locked, Proc, WriteJournal, ask
+from .effects import Locked, Proc, WatchProcess, WriteJournal, ask
 from .health import fast
 from .holders import Change, Holder
 from .mounting import locked_ensure
@@ -55,6 +55,8 @@ def _acquire(node: NodeState, spec: VolumeSpec, holder: Holder) -> Proc[AcquireR
                 yield from release_if_idle(node, vs)
             raise
     vs.broken.discard(holder)  # acquired (again): a fresh open of the disk
+    if holder.process is not None:
+        yield WatchProcess(holder.process)  # given back the moment it ends
     return {"mountpoint": vs.mountpoint, "holders": len(vs.holders), "mounted_now": mounted_now}
 
 

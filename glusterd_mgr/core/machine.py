@@ -65,5 +65,8 @@ class Core:
     def probe_all(self) -> Proc[None]:
         return recovery.probe_all(self.node)
 
+    def release_ended_processes(self) -> Proc[None]:
+        return recovery.release_ended_processes(self.node)
+
     def settle_client(self, vs: VolumeState) -> Proc[None]:
         return client_care.settle_client(self.node, vs)

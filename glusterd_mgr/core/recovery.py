@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .effects import Level, LivingProcesses, PidsUsing, Proc, Say, ask
+from .effects import Level, LivingProcesses, PidsUsing, Proc, Say, WatchProcess, ask
 from .errors import Disconnected, MountdError
 from .health import disconnected, kernel_has, mark_broken, probe, reconnected, watch_client
 from .holding import release
@@ -10,7 +10,7 @@ from .mounting import locked_ensure, remount_if_held
 from .mounts import Probe
 from .state import UP, NodeState, Phase, VolumeState
 
-__all__ = ["probe_all", "restore"]
+__all__ = ["probe_all", "release_ended_processes", "restore"]
 
 
 def restore(node: NodeState, vs: VolumeState) -> Proc[None]:
@@ -29,7 +29,7 @@ def restore(node: NodeState, vs: VolumeState) -> Proc[None]:
 def probe_all(node: NodeState) -> Proc[None]:
     """One health round: let go of ended processes; refresh each mount's phase and space; recover dead or missing held mounts."""
     try:
-        yield from _release_ended_processes(node)
+        yield from release_ended_processes(node)
     except Exception as e:  # the mounts' probe below still runs
         yield Say(Level.ERROR, "cannot check the processes of process holders", error=e)
     for vs in list(node.volumes.values()):
@@ -46,14 +46,19 @@ def probe_all(node: NodeState) -> Proc[None]:
             vs.probing = False
 
 
-def _release_ended_processes(node: NodeState) -> Proc[None]:
-    """Release every ``process`` holder whose process has ended (Ganeti's node daemon forks one per request)."""
+def release_ended_processes(node: NodeState) -> Proc[None]:
+    """Release every ``process`` holder whose process has ended (Ganeti's node daemon forks one per request).
+
+    Run when a watched process ends, and on every health round as the net: it
+    also watches the living ones (those held since before a restart among them).
+    """
     held = [(vs.spec, h) for vs in node.volumes.values() for h in sorted(vs.holders) if h.process is not None]
     if not held:
         return
     living = yield from ask(LivingProcesses(tuple(sorted({h.process for _, h in held if h.process}))))
     for spec, holder in held:
         if holder.process in living:
+            yield WatchProcess(holder.process)
             continue
         fields: dict[str, object] = {"holder": str(holder), "volume": spec.key}
         yield Say(Level.INFO, "the process of holder {holder} of {volume} has ended: releasing it", fields)

@@ -176,6 +176,9 @@ class Engine:
     async def probe_all(self) -> None:
         await self.run(self.core.probe_all())
 
+    async def release_ended_processes(self) -> None:
+        await self.run(self.core.release_ended_processes())
+
     def status(self) -> list[VolumeStatus]:
         return self.core.status()
 

@@ -22,6 +22,7 @@ from ..core.volfile_servers import ServerMemory
 from .driver import Engine, EngineConfig
 from .journal import JournalFile, JournalWriter, read_state
 from .pool import FsPool
+from .process_exits import ProcessExits
 from .state_dir import open_state_dir
 from .world import RealWorld
 
@@ -88,7 +89,8 @@ class Node:
         self.fs_pool.start()
         self.misc_pool.start()
         self.writer = JournalWriter(reactor, journal)
-        self.world = RealWorld(reactor, self.fs_pool, self.misc_pool, self.writer, options.mountinfo_path)
+        self.exits = ProcessExits(reactor, self._release_ended_processes)
+        self.world = RealWorld(reactor, self.fs_pool, self.misc_pool, self.writer, self.exits, options.mountinfo_path)
         self.engine = Engine(reactor, self.world, config, journal.table, _load_servers(options.state_dir))
         self._probe_loop: LoopingCall | None = None
 
@@ -103,10 +105,15 @@ class Node:
 
         return d.addCallback(loop)
 
+    def _release_ended_processes(self) -> None:
+        d = ensureDeferred(self.engine.release_ended_processes())
+        d.addErrback(lambda f: log.failure("cannot release the holders of ended processes", f))
+
     def stop(self) -> None:
         """Stop threads and close the journal; mounts stay in place for the next start to adopt."""
         if self._probe_loop is not None and self._probe_loop.running:
             self._probe_loop.stop()
+        self.exits.stop()
         self.writer.stop()
         for pool in (self.fs_pool, self.misc_pool):
             if pool.occupancy == 0:  # a thread stuck on a frozen mount cannot be joined

@@ -19,6 +19,7 @@ from . import disks
 from .helpers import kill, run_helper
 from .journal import JournalWriter, write_file_atomically
 from .pool import FsPool
+from .process_exits import ProcessExits
 from .procfs import (
     MOUNTINFO,
     MountinfoCache,
@@ -47,6 +48,7 @@ class RealWorld:
     fs_pool: FsPool
     misc_pool: FsPool
     journal: JournalWriter
+    exits: ProcessExits
     mountinfo_path: str = MOUNTINFO
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -82,6 +84,8 @@ class RealWorld:
                 return misc.run(f"clients:{mountpoint}", lambda: clients_blocking(mountpoint), 10.0)
             case fx.LivingProcesses(processes):
                 return misc.run("processes", lambda: frozenset(p for p in processes if running(p)), 10.0)
+            case fx.WatchProcess(process):
+                return self.exits.watch(process)
             case fx.SetOomScore(pid, value):
                 return misc.run("oom", lambda: set_oom_score_adj_blocking(pid, value), 10.0)
             case fx.Kill(pids):

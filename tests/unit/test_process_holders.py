@@ -90,3 +90,17 @@ def test_a_failed_look_at_the_processes_leaves_the_holders_and_the_probe_goes_on
     task = sched.run(core.probe_all())
     assert task.error is None and world.durable() == {process_holder(REQUEST)}
     assert any(isinstance(e, fx.Statvfs) for e in world.done), "the mounts were probed all the same"
+
+
+def test_a_process_holder_is_watched_from_its_acquire_and_released_when_its_end_is_told() -> None:
+    world = World(processes={REQUEST, ANOTHER})
+    core = Core(config(), HolderTable())
+    sched = Scheduler(world, core)
+    for process in (REQUEST, ANOTHER):
+        sched.run(core.request(AcquireParams(SPEC, process_holder(process))))
+    assert world.of(fx.WatchProcess(REQUEST)) == [fx.WatchProcess(REQUEST), fx.WatchProcess(ANOTHER)], "watched as acquired"
+    world.processes.discard(REQUEST)
+    sched.run(core.release_ended_processes())  # what the shell runs when a watched process ends
+    assert world.durable() == {process_holder(ANOTHER)}, "given back without waiting for a probe"
+    watched = [fx.WatchProcess(REQUEST), fx.WatchProcess(ANOTHER), fx.WatchProcess(ANOTHER)]
+    assert world.of(fx.WatchProcess(REQUEST)) == watched, "the living one is watched again: a restart's holders are too"
