@@ -339,6 +339,7 @@ def test_a_new_mounts_first_answer_gets_what_is_left_of_the_mount_timeout() -> N
     world, core, sched = node()
     sched.run(core.request(AcquireParams(SPEC, I1)))
     first = world.of(fx.Statvfs(MOUNTPOINT, 0.0))[0]
+    assert isinstance(first, fx.Statvfs)
     limits = core.node.config
     assert limits.probe_timeout < first.timeout <= limits.mount_timeout
     assert first.timeout == limits.mount_timeout - 0.5, "the world's clock moves 0.5 s a reading: one from the mount's start to its end"
