@@ -63,6 +63,8 @@ def test_unit_of_cgroup_v1_hybrid_and_v2() -> None:
     )
     assert unit_of_cgroup(hybrid) == "ganeti-gluster-mountd.service"
     assert unit_of_cgroup("0::/\n") == "" and unit_of_cgroup("") == ""
+    unified_in_a_hybrid_host = "1:name=systemd:/\n0::/ganeti.slice/ganeti-gluster.slice/ganeti-gluster-gv0-x-1.scope\n"
+    assert unit_of_cgroup(unified_in_a_hybrid_host) == "ganeti-gluster-gv0-x-1.scope", "a Debian 13 node in the lab"
 
 
 def test_memory_threshold() -> None:

@@ -32,7 +32,7 @@ __all__ = [
     "SLICE_CGROUP",
     "ClientStats",
     "adopt_argv",
-    "cgroup_path",
+    "cgroup_paths",
     "client_mount",
     "client_options",
     "describe",
@@ -152,20 +152,25 @@ class ClientStats:
         )
 
 
-def cgroup_path(cgroup_text: str) -> str:
-    """A process's path in the unified tree (or v1's systemd one) from ``/proc/PID/cgroup``, or ``""``."""
-    for line in cgroup_text.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) == 3 and parts[1] in ("", "name=systemd"):
-            return parts[2]
-    return ""
+def cgroup_paths(cgroup_text: str) -> list[str]:
+    """A process's paths in the unified tree and in v1's systemd one, from ``/proc/PID/cgroup``, in its order.
+
+    Either may be missing, and in a container one may be the host's view of it
+    (a unified container on a hybrid host sees ``1:name=systemd:/`` first).
+    """
+    return [
+        parts[2]
+        for parts in (line.split(":", 2) for line in cgroup_text.splitlines())
+        if len(parts) == 3 and parts[1] in ("", "name=systemd")
+    ]
 
 
 def unit_of_cgroup(cgroup_text: str) -> str:
-    """The unit of a process from ``/proc/PID/cgroup`` (the last ``.scope``/``.service`` component), or ``""``."""
-    for part in reversed(cgroup_path(cgroup_text).split("/")):
-        if part.endswith((".scope", ".service")):
-            return part
+    """The unit of a process from ``/proc/PID/cgroup`` (the last ``.scope``/``.service`` component of any of its paths), or ``""``."""
+    for path in cgroup_paths(cgroup_text):
+        for part in reversed(path.split("/")):
+            if part.endswith((".scope", ".service")):
+                return part
     return ""
 
 

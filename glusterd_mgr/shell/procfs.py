@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import psutil
 
-from ..core.fuse_client import SLICE_CGROUP, ClientStats, cgroup_path, unit_of_cgroup
+from ..core.fuse_client import SLICE_CGROUP, ClientStats, cgroup_paths, unit_of_cgroup
 from ..core.holders import Process
 
 __all__ = [
@@ -62,13 +62,13 @@ def glusterfs_processes() -> Iterator[tuple[int, list[str]]]:
     Raw /proc reads, the rest only of processes named glusterfs: psutil's
     process_iter costs some 35 ms for 180 processes, and this runs on every mount.
     """
-    own_cgroup = _cgroup("self")
+    own_cgroups = _cgroups("self")
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/comm", "rb") as f:
-                if f.read() != b"glusterfs\n" or not _trusted(entry.name, own_cgroup):
+                if f.read() != b"glusterfs\n" or not _trusted(entry.name, own_cgroups):
                     continue
             with open(f"/proc/{entry.name}/cmdline", "rb") as f:
                 args = [os.fsdecode(a) for a in f.read().rstrip(b"\0").split(b"\0")]
@@ -77,7 +77,7 @@ def glusterfs_processes() -> Iterator[tuple[int, list[str]]]:
         yield int(entry.name), args
 
 
-def _trusted(pid: str, own_cgroup: str) -> bool:
+def _trusted(pid: str, own_cgroups: list[str]) -> bool:
     """Whether a process named glusterfs is a client, known by what the kernel says rather than by its name or arguments.
 
     It runs as root, it runs the Gluster executable, and it sits where this
@@ -91,14 +91,13 @@ def _trusted(pid: str, own_cgroup: str) -> bool:
         return False
     if os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)") != GLUSTERFS:  # a package upgrade deletes the old one
         return False
-    cgroup = _cgroup(pid)
-    return cgroup.startswith(SLICE_CGROUP) or cgroup == own_cgroup or _holds_fuse(pid)
+    cgroups = _cgroups(pid)
+    return any(path.startswith(SLICE_CGROUP) for path in cgroups) or cgroups == own_cgroups or _holds_fuse(pid)
 
 
-def _cgroup(pid: str) -> str:
-    """The process's path in the unified cgroup tree (or v1's systemd one)."""
+def _cgroups(pid: str) -> list[str]:
     with open(f"/proc/{pid}/cgroup") as f:
-        return cgroup_path(f.read())
+        return cgroup_paths(f.read())
 
 
 def _holds_fuse(pid: str) -> bool:
