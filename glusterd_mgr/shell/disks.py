@@ -37,6 +37,7 @@ from .statvfs import MIB
 
 __all__ = [
     "CREATING",
+    "MAX_FILE_BYTES",
     "NODE",
     "REMOVING",
     "create",
