@@ -314,6 +314,9 @@ def _take_away(dfd: int, aside: int, disk: DiskPath, looked: _Looked, action: st
     name instead is put back, never unlinked, and so is the disk when its
     unlink fails.
     """
+    if _exists(aside, disk.name):  # kept by an earlier call that could not put it back: never replaced
+        kept = "/".join((*disk.folder, private_folder(), REMOVING, disk.name))
+        raise PathRefused(f"cannot {action} {disk.relative}: {kept} is in the way, kept from an earlier call; look at it, then remove it")
     try:
         os.rename(disk.name, disk.name, src_dir_fd=dfd, dst_dir_fd=aside)
     except FileNotFoundError:
@@ -329,6 +332,14 @@ def _take_away(dfd: int, aside: int, disk: DiskPath, looked: _Looked, action: st
         raise storage_error(action, disk.relative, e) from None
     _put_back(dfd, aside, disk, action)
     raise _changed(disk, action, "the other file was put back and nothing was unlinked")
+
+
+def _exists(dfd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _put_back(dfd: int, aside: int, disk: DiskPath, action: str) -> None:

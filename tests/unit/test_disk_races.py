@@ -61,3 +61,12 @@ def test_growing_past_the_largest_file_size_is_a_storage_error(tmpfs: Path) -> N
             disks.grow(str(tmpfs), disk, 1, dryrun=dryrun)
         assert caught.value.data["errno"] == "EFBIG"
     assert os.stat(tmpfs / "ganeti" / "own.0").st_size == disks.MAX_FILE_BYTES - MIB // 2
+
+
+def test_a_file_kept_from_an_earlier_call_is_never_replaced(folder: tenant.Folder) -> None:
+    kept = folder.path / disks.private_folder() / disks.REMOVING / "own.0"
+    kept.parent.mkdir(mode=0o700, exist_ok=True)
+    kept.write_bytes(b"what an earlier call could not put back")
+    with pytest.raises(PathRefused, match="is in the way, kept from an earlier call"):
+        disks.remove(str(folder.root), folder.own)
+    assert kept.read_bytes() == b"what an earlier call could not put back" and folder.files() == ["own.0", "victim.0"]
