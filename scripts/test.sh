@@ -30,6 +30,21 @@ unprivileged=()
 if [ "$(id -u)" = 0 ]; then
     unprivileged=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
 fi
+# Runs "$@" as nobody in the checkout, or, where nobody cannot read it (a clone in /root), in a copy
+# of it that nobody can read (no .git, .venv or build/), removed afterwards.
+as_nobody() {
+  if "${unprivileged[@]}" test -r "$PWD/pyproject.toml"; then
+    "${unprivileged[@]}" "$@"
+    return
+  fi
+  local copy rc=0
+  copy=$(mktemp -d /tmp/ggm-as-nobody.XXXXXX)
+  tar -c --exclude=./.git --exclude=./.venv --exclude=./build . | tar -x -C "$copy"
+  chmod -R a+rX "$copy"
+  (cd "$copy" && PYTHONPATH=$copy "${unprivileged[@]}" "$@") || rc=$?
+  rm -rf "$copy"
+  return "$rc"
+}
 if [ "$nobody" = 1 ]; then
   # In-tree, nothing written into the checkout (nobody may not): no bytecode, no pytest cache.
   # Without CI: under CI a test that finds no Gluster or promtool fails rather than skips, and
@@ -37,13 +52,14 @@ if [ "$nobody" = 1 ]; then
   unset CI
   export PYTHONPATH=$PWD PYTHONNOUSERSITE=1 PYTHONDONTWRITEBYTECODE=1
   unset PYTHONHOME
-  exec "${unprivileged[@]}" /usr/bin/python3 -m pytest -p no:cacheprovider --ignore=tests/test_static.py "$@"
+  as_nobody /usr/bin/python3 -m pytest -p no:cacheprovider --ignore=tests/test_static.py "$@"
+  exit
 fi
 if [ "$(id -u)" = 0 ]; then
-    # The checkout may live where nobody cannot enter: then the system's python3 runs them.
+    # The venv may live where nobody cannot enter: then the system's python3 runs them.
     unprivileged_python=$python
     "${unprivileged[@]}" test -x "$unprivileged_python" || unprivileged_python=/usr/bin/python3
-    PYTHONDONTWRITEBYTECODE=1 "${unprivileged[@]}" "$unprivileged_python" -m pytest -p no:cacheprovider -q tests/unit
+    PYTHONDONTWRITEBYTECODE=1 as_nobody "$unprivileged_python" -m pytest -p no:cacheprovider -q tests/unit
 fi
 if [ "$debian" = 1 ]; then
   # -I would also drop PYTHONPATH: instead clear what could bring in other modules than Debian's.
