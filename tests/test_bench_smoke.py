@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 from bench.datapath import JOBS
+from tests.support import glusterlab
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.gluster, pytest.mark.timeout(600)]
 
 
 def test_bench_smoke_prints_every_figure(gluster: object) -> None:
-    env = {**os.environ, "GGMT_PREFIX": "ggmb", "GGMT_SUBNET": "10.231.10"}
+    env = {**os.environ, **glusterlab.beside("b")}
     argv = [sys.executable, "-m", "bench", "--smoke"]
     result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=540, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -40,7 +41,7 @@ def test_bench_smoke_prints_every_figure(gluster: object) -> None:
 
 def test_datapath_smoke_prints_both_volumes_with_every_job_and_ratio(gluster: object) -> None:
     """The data-path benchmark: fio through the daemon's mount, a plain mount, gfapi and the brick, on two volumes."""
-    env = {**os.environ, "GGMT_PREFIX": "ggmb", "GGMT_SUBNET": "10.231.10"}
+    env = {**os.environ, **glusterlab.beside("b")}
     argv = [sys.executable, "-m", "bench", "datapath", "--smoke"]
     result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=540, check=False)
     assert result.returncode == 0, result.stderr[-3000:]

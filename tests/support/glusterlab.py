@@ -30,6 +30,12 @@ PREFIX = os.environ.get("GGMT_PREFIX", "ggmt")
 DEFAULT_BASE = os.environ.get("GGMT_BASE", f"/tmp/{PREFIX}-lab")
 SUBNET = os.environ.get("GGMT_SUBNET", "10.231.7")
 T = TypeVar("T")
+
+
+def beside(tag: str) -> dict[str, str]:
+    """The environment of a second lab beside this run's (a benchmark inside the suite): its own names and subnet."""
+    a, b, c = SUBNET.split(".")
+    return {"GGMT_PREFIX": PREFIX + tag, "GGMT_SUBNET": f"{a}.{b}.{(int(c) + 3) % 256}"}
 PARTITION_TABLE = "partition"
 OPTION_GROUPS = "/var/lib/glusterd/groups"
 """The option groups glusterfs-server ships (``virt`` among them): a server's own state folder needs them."""
