@@ -81,14 +81,18 @@ def private_folder(node: str = NODE) -> str:
     return f".gluster-mountd.{node}"
 
 
+def _folder_error(where: str, e: OSError) -> PathRefused | StorageError:
+    if e.errno in (errno.ELOOP, errno.ENOTDIR):
+        return PathRefused(f"{where} inside the volume is a symlink or not a directory")
+    return storage_error("open", where, e)
+
+
 def _open_folder(dfd: int, name: str, where: str) -> int:
     """Open ``name`` under ``dfd`` as a directory, refusing a symlink or anything else."""
     try:
         return os.open(name, _DIR_FLAGS, dir_fd=dfd)
     except OSError as e:
-        if e.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise PathRefused(f"{where} inside the volume is a symlink or not a directory") from None
-        raise storage_error("open", where, e) from None
+        raise _folder_error(where, e) from None
 
 
 def _make_folder(dfd: int, name: str, where: str, mode: int) -> int:
@@ -108,8 +112,8 @@ def _open_if_there(dfd: int, name: str, where: str) -> int | None:
         return os.open(name, _DIR_FLAGS, dir_fd=dfd)
     except FileNotFoundError:
         return None
-    except OSError:
-        return _open_folder(dfd, name, where)  # says why
+    except OSError as e:
+        raise _folder_error(where, e) from None
 
 
 @contextmanager
